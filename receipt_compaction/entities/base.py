@@ -1,0 +1,207 @@
+"""The entity base class: keys, validation, and DynamoDB item encoding.
+
+Every entity is a frozen pydantic model built with keyword arguments named as the table's fields. Its key
+fields (``image_id`` plus the fields of its sort-key shape) are written to PK/SK; its other fields are item
+attributes. Items are encoded with boto3's ``TypeSerializer``/``TypeDeserializer``, so numbers are
+``Decimal`` and never ``float``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, cast
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from receipt_compaction.chroma_ids import CollectionName
+from receipt_compaction.keys import (
+    KeyValue,
+    LiteralSegment,
+    SortKeyShape,
+    describe_shape,
+    image_id_from_pk,
+    is_canonical_uuid,
+    match_sort_key,
+    render_pk,
+    render_sort_key,
+)
+
+__all__ = [
+    "AttributeValue",
+    "Entity",
+    "EntityError",
+    "EventName",
+    "ImageId",
+    "Item",
+    "LineId",
+    "OptionalText",
+    "ReceiptId",
+    "WordId",
+]
+
+EventName: TypeAlias = Literal["INSERT", "MODIFY", "REMOVE"]
+AttributeValue: TypeAlias = Mapping[str, Any]
+"""One attribute in DynamoDB JSON, e.g. ``{"S": "text"}`` or ``{"N": "12"}``."""
+Item: TypeAlias = Mapping[str, AttributeValue]
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+_RESERVED_ATTRIBUTES = frozenset({"PK", "SK", "TYPE"})
+
+
+class EntityError(ValueError):
+    """An item that is not a valid entity; the message names the key and every bad field."""
+
+    def __init__(self, entity_type: str, pk: object, sk: object, problems: list[str]) -> None:
+        self.entity_type = entity_type
+        self.pk = pk
+        self.sk = sk
+        self.problems = tuple(problems)
+        super().__init__(f"{entity_type} item PK={pk!r} SK={sk!r}: {'; '.join(problems)}")
+
+
+def _check_image_id(value: str) -> str:
+    if not is_canonical_uuid(value):
+        raise ValueError("must be a lower-case hyphenated UUID such as 0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10")
+    return value
+
+
+def _empty_to_none(value: object) -> object:
+    return None if value == "" else value
+
+
+ImageId = Annotated[str, AfterValidator(_check_image_id)]
+ReceiptId = Annotated[int, Field(ge=1, le=99999)]
+LineId = Annotated[int, Field(ge=0, le=99999)]
+WordId = Annotated[int, Field(ge=0, le=99999)]
+OptionalText = Annotated[str | None, BeforeValidator(_empty_to_none)]
+"""An optional string attribute; an empty string means unset, exactly like an absent one."""
+
+
+class Entity(BaseModel):
+    """Base of every table entity. Subclasses declare their key shape and pipeline role as class vars."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ENTITY_TYPE: ClassVar[str]
+    SORT_KEY: ClassVar[SortKeyShape]
+    CHROMA_FIELDS: ClassVar[tuple[str, ...]] = ()
+    """Fields whose value is copied into Chroma metadata: a MODIFY that changes none of them is no news."""
+    COLLECTIONS: ClassVar[tuple[CollectionName, ...]] = ()
+    """The Chroma collections whose embeddings depend on this entity."""
+    DIRTY_ON: ClassVar[frozenset[EventName]] = frozenset()
+    """The stream events of this entity that can change those embeddings."""
+
+    image_id: ImageId
+    receipt_id: ReceiptId
+
+    # -- keys -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def key_fields(cls) -> tuple[str, ...]:
+        return (
+            "image_id",
+            *(segment.field for segment in cls.SORT_KEY if not isinstance(segment, LiteralSegment)),
+        )
+
+    @classmethod
+    def attribute_fields(cls) -> tuple[str, ...]:
+        keys = set(cls.key_fields())
+        return tuple(name for name in cls.model_fields if name not in keys)
+
+    @classmethod
+    def key_template(cls) -> str:
+        return describe_shape(cls.SORT_KEY)
+
+    @property
+    def pk(self) -> str:
+        return render_pk(self.image_id)
+
+    @property
+    def sk(self) -> str:
+        return render_sort_key(self.SORT_KEY, self.key_values())
+
+    def key_values(self) -> dict[str, KeyValue]:
+        values: dict[str, KeyValue] = {name: getattr(self, name) for name in self.key_fields()}
+        return values
+
+    def key(self) -> dict[str, dict[str, str]]:
+        """The item key in DynamoDB JSON, for GetItem/DeleteItem."""
+        return {"PK": {"S": self.pk}, "SK": {"S": self.sk}}
+
+    # -- pipeline role ----------------------------------------------------------------------------------
+
+    def entity_data(self, collection: CollectionName) -> dict[str, KeyValue]:
+        """The ``entity_data`` of a stream message about this entity sent to ``collection``."""
+        del collection
+        return self.key_values()
+
+    # -- item encoding ----------------------------------------------------------------------------------
+
+    def attributes(self) -> dict[str, Any]:
+        """The non-key fields that are set, as Python values (None is left out, not written as NULL)."""
+        return {name: value for name in self.attribute_fields() if (value := getattr(self, name)) is not None}
+
+    def to_item(self) -> dict[str, dict[str, Any]]:
+        plain: dict[str, Any] = {"PK": self.pk, "SK": self.sk, "TYPE": self.ENTITY_TYPE, **self.attributes()}
+        return {name: dict(_SERIALIZER.serialize(value)) for name, value in plain.items()}
+
+    @classmethod
+    def from_item(cls, item: Item) -> Self:
+        """Decode a DynamoDB JSON item (as GetItem, Query or a stream image returns it)."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for name, attribute in item.items():
+            try:
+                values[name] = _DESERIALIZER.deserialize(cast("Any", attribute))
+            except (TypeError, ValueError, ArithmeticError, KeyError, AttributeError) as error:
+                problems.append(
+                    f"field {name!r}: not a DynamoDB attribute value ({error}; got {attribute!r})"
+                )
+        if problems:
+            raise EntityError(cls.ENTITY_TYPE, values.get("PK"), values.get("SK"), problems)
+        return cls.from_values(values)
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Self:
+        """Build from an item already decoded to Python values (boto3's resource layer, for instance)."""
+        pk, sk = values.get("PK"), values.get("SK")
+        problems = cls._key_problems(pk, sk)
+        item_type = values.get("TYPE")
+        if item_type is not None and item_type != cls.ENTITY_TYPE:
+            problems.append(f"field 'TYPE': is {item_type!r}, but the key is a {cls.ENTITY_TYPE} key")
+        if problems:
+            raise EntityError(cls.ENTITY_TYPE, pk, sk, problems)
+        assert isinstance(pk, str)  # checked by _key_problems
+        assert isinstance(sk, str)
+        fields: dict[str, Any] = {
+            "image_id": image_id_from_pk(pk),
+            **(match_sort_key(cls.SORT_KEY, sk) or {}),
+        }
+        fields.update((name, values[name]) for name in cls.attribute_fields() if name in values)
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as error:
+            raise EntityError(cls.ENTITY_TYPE, pk, sk, describe_validation_error(error)) from None
+
+    @classmethod
+    def _key_problems(cls, pk: object, sk: object) -> list[str]:
+        problems = []
+        if not isinstance(pk, str) or image_id_from_pk(pk) is None:
+            problems.append("field 'PK': expected IMAGE#<uuid>")
+        if not isinstance(sk, str) or match_sort_key(cls.SORT_KEY, sk) is None:
+            problems.append(f"field 'SK': expected {cls.key_template()}")
+        return problems
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem: the field, what is wrong, and the value found."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = ".".join(str(part) for part in problem["loc"]) or "<item>"
+        found = repr(problem.get("input"))
+        if len(found) > 80:
+            found = found[:77] + "..."
+        lines.append(f"field {field!r}: {problem['msg']} (got {found})")
+    return lines

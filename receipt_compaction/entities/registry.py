@@ -1,0 +1,43 @@
+"""Every entity class the pipeline knows, and recognising one from its key.
+
+Adding an entity type is one class plus one line in ``ENTITY_CLASSES``.
+"""
+
+from __future__ import annotations
+
+from receipt_compaction.entities.base import Entity, Item
+from receipt_compaction.entities.labels import ReceiptWordLabel
+from receipt_compaction.entities.metadata import ReceiptMetadata
+from receipt_compaction.entities.receipt import Receipt, ReceiptLine, ReceiptWord
+from receipt_compaction.entities.runs import CompactionRun
+from receipt_compaction.keys import image_id_from_pk, match_sort_key
+
+__all__ = ["ENTITY_CLASSES", "entity_class_for_key", "entity_from_item"]
+
+ENTITY_CLASSES: tuple[type[Entity], ...] = (
+    Receipt,
+    ReceiptLine,
+    ReceiptWord,
+    ReceiptMetadata,
+    ReceiptWordLabel,
+    CompactionRun,
+)
+
+
+def entity_class_for_key(pk: str, sk: str) -> type[Entity] | None:
+    """The entity class whose key shape ``PK``/``SK`` has, or None (not an image item, or unknown)."""
+    if image_id_from_pk(pk) is None:
+        return None
+    for entity_class in ENTITY_CLASSES:
+        if match_sort_key(entity_class.SORT_KEY, sk) is not None:
+            return entity_class
+    return None
+
+
+def entity_from_item(item: Item) -> Entity | None:
+    """Decode any known entity from a DynamoDB JSON item; None when its key is no known entity's."""
+    pk, sk = item.get("PK", {}).get("S"), item.get("SK", {}).get("S")
+    if not isinstance(pk, str) or not isinstance(sk, str):
+        return None
+    entity_class = entity_class_for_key(pk, sk)
+    return entity_class.from_item(item) if entity_class else None

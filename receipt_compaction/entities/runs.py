@@ -1,0 +1,74 @@
+"""CompactionRun: announces per-collection deltas in S3 that are ready to merge."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, ClassVar, Literal, Self, TypeAlias
+
+from pydantic import Field, StringConstraints, model_validator
+
+from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName
+from receipt_compaction.entities.base import Entity, EventName, OptionalText
+from receipt_compaction.entities.receipt import RECEIPT_SEGMENT
+from receipt_compaction.keys import KeyValue, NameSegment, SortKeyShape
+
+__all__ = ["RUN_ID_PATTERN", "CompactionRun", "RunState", "delta_prefix"]
+
+RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+"""A run id is part of the sort key and of S3 prefixes: no ``#``, ``/`` or dots."""
+
+RunState: TypeAlias = Literal["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
+
+
+def delta_prefix(collection: CollectionName, run_id: str) -> str:
+    """Where a run's delta for ``collection`` lives in the bucket: ``{collection}/delta/{run_id}/``."""
+    return f"{collection}/delta/{run_id}/"
+
+
+class CompactionRun(Entity):
+    """``RECEIPT#{r:05d}#COMPACTION_RUN#{run_id}``; its INSERT asks each collection to merge its delta."""
+
+    ENTITY_TYPE: ClassVar[str] = "COMPACTION_RUN"
+    SORT_KEY: ClassVar[SortKeyShape] = (
+        RECEIPT_SEGMENT,
+        NameSegment("COMPACTION_RUN", "run_id", re.compile(RUN_ID_PATTERN)),
+    )
+    COLLECTIONS: ClassVar[tuple[CollectionName, ...]] = COLLECTIONS
+    DIRTY_ON: ClassVar[frozenset[EventName]] = frozenset({"INSERT"})
+
+    run_id: Annotated[str, StringConstraints(pattern=f"^{RUN_ID_PATTERN}$")]
+    lines_delta_prefix: str = ""
+    words_delta_prefix: str = ""
+    lines_state: RunState = "PENDING"
+    words_state: RunState = "PENDING"
+    lines_merged_vectors: Annotated[int, Field(ge=0)] = 0
+    words_merged_vectors: Annotated[int, Field(ge=0)] = 0
+    lines_error: OptionalText = None
+    words_error: OptionalText = None
+    created_at: OptionalText = None
+    updated_at: OptionalText = None
+
+    @model_validator(mode="after")
+    def _default_prefixes(self) -> Self:
+        # Frozen model: fill the conventional prefixes once, at construction.
+        for collection in COLLECTIONS:
+            name = f"{collection}_delta_prefix"
+            if not getattr(self, name):
+                object.__setattr__(self, name, delta_prefix(collection, self.run_id))
+        return self
+
+    def prefix_for(self, collection: CollectionName) -> str:
+        prefix: str = getattr(self, f"{collection}_delta_prefix")
+        return prefix
+
+    def state_for(self, collection: CollectionName) -> RunState:
+        state: RunState = getattr(self, f"{collection}_state")
+        return state
+
+    def entity_data(self, collection: CollectionName) -> dict[str, KeyValue]:
+        return {
+            **self.key_values(),
+            "lines_delta_prefix": self.lines_delta_prefix,
+            "words_delta_prefix": self.words_delta_prefix,
+            "delta_s3_prefix": self.prefix_for(collection),
+        }

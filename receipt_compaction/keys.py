@@ -1,0 +1,149 @@
+"""Structural parsing and rendering of the table's PK/SK keys.
+
+A sort key is a sequence of named segments (``RECEIPT#00001#LINE#00002``). Each entity class declares its
+shape as a tuple of segments; a key matches a shape only when every segment name, every value and the segment
+count agree. Nothing here tests for substrings, so ``...#LABEL#PLACE_OF_BUSINESS`` is a label and
+``...#WORD#00003#LETTER#00001`` matches no shape at all.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import TypeAlias
+
+__all__ = [
+    "IMAGE_PREFIX",
+    "IdSegment",
+    "KeyValue",
+    "LiteralSegment",
+    "NameSegment",
+    "Segment",
+    "SortKeyShape",
+    "describe_shape",
+    "image_id_from_pk",
+    "is_canonical_uuid",
+    "match_sort_key",
+    "render_pk",
+    "render_sort_key",
+]
+
+IMAGE_PREFIX = "IMAGE#"
+SEPARATOR = "#"
+ID_WIDTH = 5
+
+KeyValue: TypeAlias = int | str
+
+
+@dataclass(frozen=True)
+class IdSegment:
+    """``NAME#00042``: an integer id, zero-padded to five digits."""
+
+    name: str
+    field: str
+    minimum: int = 0
+
+    def parse(self, token: str) -> int | None:
+        if not token.isascii() or not token.isdigit():
+            return None
+        value = int(token)
+        if value < self.minimum or token != format_id(value):
+            return None
+        return value
+
+    def render(self, value: KeyValue) -> str:
+        return f"{self.name}{SEPARATOR}{format_id(int(value))}"
+
+    def describe(self) -> str:
+        return f"{self.name}#{'n' * ID_WIDTH}"
+
+
+@dataclass(frozen=True)
+class NameSegment:
+    """``NAME#VALUE``: a token such as a label name or a run id, checked against a pattern."""
+
+    name: str
+    field: str
+    pattern: re.Pattern[str]
+
+    def parse(self, token: str) -> str | None:
+        return token if self.pattern.fullmatch(token) else None
+
+    def render(self, value: KeyValue) -> str:
+        return f"{self.name}{SEPARATOR}{value}"
+
+    def describe(self) -> str:
+        return f"{self.name}#<{self.field}>"
+
+
+@dataclass(frozen=True)
+class LiteralSegment:
+    """A bare word such as ``METADATA`` that carries no value."""
+
+    name: str
+
+    def describe(self) -> str:
+        return self.name
+
+
+Segment: TypeAlias = IdSegment | NameSegment | LiteralSegment
+SortKeyShape: TypeAlias = tuple[Segment, ...]
+
+
+def format_id(value: int) -> str:
+    return f"{value:0{ID_WIDTH}d}"
+
+
+def is_canonical_uuid(value: str) -> bool:
+    """True for a lower-case, hyphenated UUID string (the only spelling the keys use)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def render_pk(image_id: str) -> str:
+    return f"{IMAGE_PREFIX}{image_id}"
+
+
+def image_id_from_pk(pk: str) -> str | None:
+    """The image id of ``IMAGE#{uuid}``, or None when the key is not an image partition."""
+    if not pk.startswith(IMAGE_PREFIX):
+        return None
+    image_id = pk[len(IMAGE_PREFIX) :]
+    return image_id if is_canonical_uuid(image_id) else None
+
+
+def match_sort_key(shape: SortKeyShape, sk: str) -> dict[str, KeyValue] | None:
+    """The field values of ``sk`` if it has exactly this shape, else None."""
+    tokens = sk.split(SEPARATOR)
+    values: dict[str, KeyValue] = {}
+    position = 0
+    for segment in shape:
+        if position >= len(tokens) or tokens[position] != segment.name:
+            return None
+        if isinstance(segment, LiteralSegment):
+            position += 1
+            continue
+        if position + 1 >= len(tokens):
+            return None
+        value = segment.parse(tokens[position + 1])
+        if value is None:
+            return None
+        values[segment.field] = value
+        position += 2
+    return values if position == len(tokens) else None
+
+
+def render_sort_key(shape: SortKeyShape, values: dict[str, KeyValue]) -> str:
+    parts = [
+        segment.name if isinstance(segment, LiteralSegment) else segment.render(values[segment.field])
+        for segment in shape
+    ]
+    return SEPARATOR.join(parts)
+
+
+def describe_shape(shape: SortKeyShape) -> str:
+    """A human-readable template such as ``RECEIPT#nnnnn#LINE#nnnnn``."""
+    return SEPARATOR.join(segment.describe() for segment in shape)

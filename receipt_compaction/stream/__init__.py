@@ -1,0 +1,42 @@
+"""The stream stage: DynamoDB stream records -> per-collection SQS messages.
+
+Light by design (boto3 and pydantic only): it never imports chromadb or numpy, so it ships as a zip Lambda.
+"""
+
+from __future__ import annotations
+
+from receipt_compaction.stream.batch import RecordOutcome, StreamBatchResult, process_stream_records
+from receipt_compaction.stream.changes import relevant_changes
+from receipt_compaction.stream.publisher import (
+    MessagePublisher,
+    PublishError,
+    PublishFailure,
+    PublishReport,
+    QueuePublisher,
+)
+from receipt_compaction.stream.records import (
+    IgnoredRecord,
+    ParsedRecord,
+    StreamRecord,
+    StreamRecordError,
+    parse_record,
+)
+from receipt_compaction.stream.routing import build_messages
+
+__all__ = [
+    "IgnoredRecord",
+    "MessagePublisher",
+    "ParsedRecord",
+    "PublishError",
+    "PublishFailure",
+    "PublishReport",
+    "QueuePublisher",
+    "RecordOutcome",
+    "StreamBatchResult",
+    "StreamRecord",
+    "StreamRecordError",
+    "build_messages",
+    "parse_record",
+    "process_stream_records",
+    "relevant_changes",
+]

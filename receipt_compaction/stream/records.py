@@ -1,0 +1,137 @@
+"""Reading one DynamoDB stream record into typed old/new entities.
+
+Two shapes arrive here and differ only in details we do not use: a record of a Lambda DynamoDB-stream
+event (``eventSourceARN``, epoch-seconds timestamps) and a record returned by ``dynamodbstreams.get_records``
+(``datetime`` timestamps). Both carry ``eventID``, ``eventName``, ``awsRegion`` and a ``dynamodb`` member with
+``Keys``, ``NewImage``, ``OldImage`` and ``SequenceNumber`` in DynamoDB JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from receipt_compaction.entities import Entity, EntityError, EventName, entity_class_for_key
+from receipt_compaction.entities.base import describe_validation_error
+from receipt_compaction.keys import image_id_from_pk
+
+__all__ = ["IgnoredRecord", "ParsedRecord", "StreamRecord", "StreamRecordError", "parse_record"]
+
+AttributeMap = dict[str, dict[str, Any]]
+
+_IMAGES_NEEDED: dict[str, tuple[str, ...]] = {
+    "INSERT": ("NewImage",),
+    "MODIFY": ("OldImage", "NewImage"),
+    "REMOVE": ("OldImage",),
+}
+
+
+class StreamRecordError(ValueError):
+    """A record that can never be processed, however often it is retried."""
+
+
+class _StreamChange(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    keys: AttributeMap = Field(alias="Keys")
+    new_image: AttributeMap | None = Field(default=None, alias="NewImage")
+    old_image: AttributeMap | None = Field(default=None, alias="OldImage")
+    sequence_number: str = Field(alias="SequenceNumber", min_length=1)
+
+
+class StreamRecord(BaseModel):
+    """The fields of a stream record the pipeline uses, validated."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    event_id: str = Field(alias="eventID", min_length=1)
+    event_name: EventName = Field(alias="eventName")
+    aws_region: str = Field(default="unknown", alias="awsRegion")
+    change: _StreamChange = Field(alias="dynamodb")
+
+    @property
+    def sequence_number(self) -> str:
+        return self.change.sequence_number
+
+    def key_strings(self) -> tuple[str, str]:
+        """PK and SK as strings, or a StreamRecordError saying what the Keys hold instead."""
+        pk, sk = (_string_attribute(self.change.keys.get(name)) for name in ("PK", "SK"))
+        if pk is None or sk is None:
+            raise StreamRecordError(f"Keys must hold PK and SK as S attributes, got {self.change.keys!r}")
+        return pk, sk
+
+
+@dataclass(frozen=True)
+class ParsedRecord:
+    """A record about a known entity, with its images decoded (None where the event has none)."""
+
+    record: StreamRecord
+    entity_class: type[Entity]
+    old: Entity | None
+    new: Entity | None
+
+
+@dataclass(frozen=True)
+class IgnoredRecord:
+    """A well-formed record that the pipeline has no use for (a lock item, an unknown entity type)."""
+
+    record: StreamRecord
+    reason: str
+
+
+def parse_record(raw: object) -> ParsedRecord | IgnoredRecord:
+    """Validate one record and decode its images; raises StreamRecordError when it can never succeed."""
+    record = _read_record(raw)
+    pk, sk = record.key_strings()
+    if image_id_from_pk(pk) is None:
+        return IgnoredRecord(record, f"PK {pk!r} is not an IMAGE#<uuid> item")
+    entity_class = entity_class_for_key(pk, sk)
+    if entity_class is None:
+        return IgnoredRecord(record, f"SK {sk!r} is no known entity's key")
+    images = {"OldImage": record.change.old_image, "NewImage": record.change.new_image}
+    missing = [name for name in _IMAGES_NEEDED[record.event_name] if images[name] is None]
+    if missing:
+        raise StreamRecordError(
+            f"a {record.event_name} record needs {' and '.join(missing)}: "
+            "set the table's stream view type to NEW_AND_OLD_IMAGES"
+        )
+    old = _decode_image(entity_class, "OldImage", images["OldImage"], record.change.keys)
+    new = _decode_image(entity_class, "NewImage", images["NewImage"], record.change.keys)
+    return ParsedRecord(record, entity_class, old, new)
+
+
+def _read_record(raw: object) -> StreamRecord:
+    try:
+        return StreamRecord.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(describe_validation_error(error))
+        raise StreamRecordError(f"not a DynamoDB stream record: {problems}") from None
+
+
+def _decode_image(
+    entity_class: type[Entity], name: str, image: AttributeMap | None, keys: AttributeMap
+) -> Entity | None:
+    if image is None:
+        return None
+    try:
+        return entity_class.from_item({**image, **keys})
+    except EntityError as error:
+        raise StreamRecordError(f"{name}: {error}") from None
+
+
+def _string_attribute(attribute: object) -> str | None:
+    if isinstance(attribute, Mapping) and len(attribute) == 1 and isinstance(attribute.get("S"), str):
+        value: str = attribute["S"]
+        return value
+    return None
+
+
+def event_id_of(raw: object) -> str:
+    """The eventID of a raw record for logging, even when the record is malformed."""
+    if isinstance(raw, Mapping) and isinstance(raw.get("eventID"), str):
+        event_id: str = raw["eventID"]
+        return event_id
+    return "<no eventID>"
