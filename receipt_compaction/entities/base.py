@@ -9,9 +9,10 @@ attributes. Items are encoded with boto3's ``TypeSerializer``/``TypeDeserializer
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, cast
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from receipt_compaction.chroma_ids import CollectionName
@@ -29,6 +30,7 @@ from receipt_compaction.keys import (
 
 __all__ = [
     "AttributeValue",
+    "Confidence",
     "Entity",
     "EntityError",
     "EventName",
@@ -67,6 +69,16 @@ def _check_image_id(value: str) -> str:
     return value
 
 
+def _check_dynamodb_number(value: Decimal) -> Decimal:
+    try:
+        DYNAMODB_CONTEXT.create_decimal(value)
+    except ArithmeticError:
+        raise ValueError(
+            "does not fit a DynamoDB number (at most 38 significant digits, magnitude 1E-130 to 1E+125)"
+        ) from None
+    return value
+
+
 def _empty_to_none(value: object) -> object:
     return None if value == "" else value
 
@@ -75,6 +87,8 @@ ImageId = Annotated[str, AfterValidator(_check_image_id)]
 ReceiptId = Annotated[int, Field(ge=1, le=99999)]
 LineId = Annotated[int, Field(ge=0, le=99999)]
 WordId = Annotated[int, Field(ge=0, le=99999)]
+Confidence = Annotated[Decimal, Field(ge=0, le=1), AfterValidator(_check_dynamodb_number)]
+"""A score in [0, 1], stored as a DynamoDB number (a float given here becomes a Decimal)."""
 OptionalText = Annotated[str | None, BeforeValidator(_empty_to_none)]
 """An optional string attribute; an empty string means unset, exactly like an absent one."""
 

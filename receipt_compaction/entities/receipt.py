@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import ClassVar
 
 from receipt_compaction.chroma_ids import CollectionName
-from receipt_compaction.entities.base import Entity, EventName, LineId, OptionalText, WordId
+from receipt_compaction.entities.base import Confidence, Entity, EventName, LineId, OptionalText, WordId
 from receipt_compaction.keys import IdSegment, SortKeyShape
 
 __all__ = ["RECEIPT_SEGMENT", "Receipt", "ReceiptLine", "ReceiptWord"]
@@ -39,7 +38,7 @@ class ReceiptLine(Entity):
 
     line_id: LineId
     text: str
-    confidence: Decimal | None = None
+    confidence: Confidence | None = None
 
 
 class ReceiptWord(Entity):
@@ -53,4 +52,4 @@ class ReceiptWord(Entity):
     line_id: LineId
     word_id: WordId
     text: str
-    confidence: Decimal | None = None
+    confidence: Confidence | None = None
