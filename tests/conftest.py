@@ -14,7 +14,9 @@ from receipt_compaction.local import create_queue, create_table
 from pytest_receipt_compaction.executors import Backend
 
 settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    "default",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("default")
 
@@ -39,7 +41,10 @@ def table(aws_clients: AwsClients) -> Iterator[Table]:
 
 @pytest.fixture
 def queue_urls(aws_clients: AwsClients) -> Iterator[dict[str, str]]:
-    urls = {collection: create_queue(aws_clients.sqs, unique_name(collection)) for collection in ("lines", "words")}
+    urls = {
+        collection: create_queue(aws_clients.sqs, unique_name(collection))
+        for collection in ("lines", "words")
+    }
     yield urls
     for url in urls.values():
         aws_clients.sqs.delete_queue(QueueUrl=url)

@@ -116,7 +116,11 @@ def test_models_are_frozen_and_reject_unknown_fields() -> None:
             "field 'confidence': Input should be a finite number",  # boto3 decodes a bad N as NaN
         ),
         (
-            {"PK": {"S": f"IMAGE#{IMAGE_ID}"}, "SK": {"S": "RECEIPT#00001#LINE#00001"}, "text": {"BOGUS": "x"}},
+            {
+                "PK": {"S": f"IMAGE#{IMAGE_ID}"},
+                "SK": {"S": "RECEIPT#00001#LINE#00001"},
+                "text": {"BOGUS": "x"},
+            },
             "field 'text': not a DynamoDB attribute value",
         ),
         (

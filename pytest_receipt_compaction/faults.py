@@ -1,0 +1,87 @@
+"""Faults that real parts cannot produce on demand, injected through botocore's event hooks.
+
+The client stays a real boto3 client talking to a real endpoint; a fault only changes what one call sends
+or what it reports, exactly where AWS itself could have failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from botocore.awsrequest import AWSResponse
+
+__all__ = ["SqsEntryFaults"]
+
+
+class SqsEntryFaults:
+    """Make ``SendMessageBatch`` report chosen entries as failed, as SQS does under internal errors.
+
+    ``calls`` maps a call number (1 = the first ``SendMessageBatch`` after entering) to the positions of the
+    entries that call fails; ``every_call`` fails those positions on every call. A failed entry is removed
+    from the request before it is sent, so it really never reaches the queue, and is listed in the
+    response's ``Failed`` list with ``SenderFault`` as given. A moto server accepts every well-formed entry,
+    and real SQS fails entries only under conditions nobody can cause at will: hence this hook.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        calls: Mapping[int, set[int]] | None = None,
+        every_call: set[int] | None = None,
+        sender_fault: bool = False,
+        code: str = "InternalError",
+    ) -> None:
+        self._events = client.meta.events
+        self._calls = dict(calls or {})
+        self._every_call = set(every_call or ())
+        self._sender_fault = sender_fault
+        self._code = code
+        self.call_count = 0
+        self.failed_ids: list[str] = []
+        self._dropped: list[dict[str, Any]] = []
+        self._nothing_to_send = False
+
+    def __enter__(self) -> Self:
+        self._events.register("before-parameter-build.sqs.SendMessageBatch", self._drop_entries)
+        self._events.register("before-call.sqs.SendMessageBatch", self._short_circuit_empty)
+        self._events.register("after-call.sqs.SendMessageBatch", self._report_dropped)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._events.unregister("before-parameter-build.sqs.SendMessageBatch", self._drop_entries)
+        self._events.unregister("before-call.sqs.SendMessageBatch", self._short_circuit_empty)
+        self._events.unregister("after-call.sqs.SendMessageBatch", self._report_dropped)
+
+    def _drop_entries(self, params: dict[str, Any], **_: Any) -> None:
+        self.call_count += 1
+        positions = self._calls.get(self.call_count, set()) | self._every_call
+        entries = params["Entries"]
+        self._dropped = [entry for position, entry in enumerate(entries) if position in positions]
+        params["Entries"] = [entry for position, entry in enumerate(entries) if position not in positions]
+        self.failed_ids += [entry["Id"] for entry in self._dropped]
+        self._nothing_to_send = not params["Entries"]
+
+    def _short_circuit_empty(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        # SQS rejects an empty batch outright; when every entry is failed, answer without sending.
+        if not self._nothing_to_send:
+            return None
+        response = AWSResponse("", 200, {}, None)  # type: ignore[arg-type]
+        return response, {"Successful": [], "Failed": [], "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def _report_dropped(self, parsed: dict[str, Any], **_: Any) -> None:
+        failed = parsed.setdefault("Failed", [])
+        failed += [
+            {
+                "Id": entry["Id"],
+                "SenderFault": self._sender_fault,
+                "Code": self._code,
+                "Message": "injected fault",
+            }
+            for entry in self._dropped
+        ]
+        self._dropped = []
