@@ -6,7 +6,7 @@ or what it reports, exactly where AWS itself could have failed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,7 +19,8 @@ class SqsEntryFaults:
     """Make ``SendMessageBatch`` report chosen entries as failed, as SQS does under internal errors.
 
     ``calls`` maps a call number (1 = the first ``SendMessageBatch`` after entering) to the positions of the
-    entries that call fails; ``every_call`` fails those positions on every call. A failed entry is removed
+    entries that call fails; ``where`` fails every entry it returns True for, on every call (a message that
+    never gets through). A failed entry is removed
     from the request before it is sent, so it really never reaches the queue, and is listed in the
     response's ``Failed`` list with ``SenderFault`` as given. A moto server accepts every well-formed entry,
     and real SQS fails entries only under conditions nobody can cause at will: hence this hook.
@@ -30,13 +31,13 @@ class SqsEntryFaults:
         client: Any,
         *,
         calls: Mapping[int, set[int]] | None = None,
-        every_call: set[int] | None = None,
+        where: Callable[[dict[str, Any]], bool] | None = None,
         sender_fault: bool = False,
         code: str = "InternalError",
     ) -> None:
         self._events = client.meta.events
         self._calls = dict(calls or {})
-        self._every_call = set(every_call or ())
+        self._where = where or (lambda entry: False)
         self._sender_fault = sender_fault
         self._code = code
         self.call_count = 0
@@ -59,10 +60,11 @@ class SqsEntryFaults:
 
     def _drop_entries(self, params: dict[str, Any], **_: Any) -> None:
         self.call_count += 1
-        positions = self._calls.get(self.call_count, set()) | self._every_call
+        positions = self._calls.get(self.call_count, set())
         entries = params["Entries"]
-        self._dropped = [entry for position, entry in enumerate(entries) if position in positions]
-        params["Entries"] = [entry for position, entry in enumerate(entries) if position not in positions]
+        failing = [position in positions or self._where(entry) for position, entry in enumerate(entries)]
+        self._dropped = [entry for entry, fails in zip(entries, failing, strict=True) if fails]
+        params["Entries"] = [entry for entry, fails in zip(entries, failing, strict=True) if not fails]
         self.failed_ids += [entry["Id"] for entry in self._dropped]
         self._nothing_to_send = not params["Entries"]
 

@@ -37,6 +37,11 @@ def word_ids(received: list[dict[str, object]]) -> list[int]:
     return sorted(json.loads(m["Body"])["entity_data"]["word_id"] for m in received)  # type: ignore[index, arg-type]
 
 
+def word_id_of(entry: dict[str, object]) -> int:
+    word_id: int = json.loads(entry["MessageBody"])["entity_data"]["word_id"]  # type: ignore[arg-type]
+    return word_id
+
+
 class RecordingSleep:
     def __init__(self) -> None:
         self.delays: list[float] = []
@@ -95,7 +100,7 @@ def test_entries_failing_every_attempt_are_reported_with_one_clear_error(
 ) -> None:
     sleep = RecordingSleep()
     publisher = QueuePublisher(aws_clients.sqs, queue_urls, max_attempts=3, max_backoff=0.15, sleep=sleep)  # type: ignore[arg-type]
-    with SqsEntryFaults(aws_clients.sqs, every_call={0}) as faults:
+    with SqsEntryFaults(aws_clients.sqs, where=lambda entry: word_id_of(entry) == 0) as faults:
         report = publisher.publish([message("words", n) for n in range(3)])
     assert faults.call_count == 3
     assert sleep.delays == [0.1, 0.15]  # bounded by max_backoff
