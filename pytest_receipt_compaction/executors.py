@@ -167,9 +167,9 @@ def _probe(url: str, *, timeout: float) -> Exception | None:
         return error
 
 
-def make_executor(*, backend: str, endpoint: str | None, region: str) -> Executor:
+def make_executor(*, backend: str, endpoint: str | None, region: str, start_timeout: float) -> Executor:
     if endpoint:
-        return ExternalEndpointExecutor(endpoint_url=endpoint, region=region)
+        return ExternalEndpointExecutor(endpoint_url=endpoint, region=region, timeout=start_timeout)
     if backend == "moto":
-        return MotoServerExecutor(region=region)
+        return MotoServerExecutor(region=region, start_timeout=start_timeout)
     raise BackendUnavailable(f"unknown backend {backend!r}: use --receipt-compaction-backend=moto")

@@ -61,6 +61,11 @@ OPTIONS: tuple[Option, ...] = (
         None,
     ),
     Option("region", "AWS region of the clients and resources", "us-east-1"),
+    Option(
+        "start-timeout",
+        "seconds to wait for the backend to start or answer before the tests that need it are skipped",
+        "20",
+    ),
 )
 
 
@@ -69,6 +74,7 @@ class HarnessSettings:
     backend: str
     endpoint: str | None
     region: str
+    start_timeout: float
 
 
 def resolve_settings(
@@ -79,11 +85,23 @@ def resolve_settings(
     """Resolve every option; ``cli(dest)`` and ``ini(name)`` return None (or "" for ini) when unset."""
     env = os.environ if environ is None else environ
     values = {option.name.replace("-", "_"): _resolve(option, cli, ini, env) for option in OPTIONS}
-    backend = values["backend"]
-    region = values["region"]
-    assert backend is not None  # both have defaults
+    backend, region, timeout = values["backend"], values["region"], values["start_timeout"]
+    assert backend is not None  # these have defaults
     assert region is not None
-    return HarnessSettings(backend=backend, endpoint=values["endpoint"], region=region)
+    assert timeout is not None
+    return HarnessSettings(
+        backend=backend, endpoint=values["endpoint"], region=region, start_timeout=_seconds(timeout)
+    )
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise OptionError(f"start-timeout is {value!r}; it must be a positive number of seconds")
+    return seconds
 
 
 def _resolve(

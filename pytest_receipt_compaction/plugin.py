@@ -60,7 +60,12 @@ def compaction_backend(pytestconfig: pytest.Config) -> Iterator[Backend]:
     """Session: the running AWS endpoint (URL, region, credentials), started once and stopped at the end."""
     settings = harness_settings(pytestconfig)
     try:
-        executor = make_executor(backend=settings.backend, endpoint=settings.endpoint, region=settings.region)
+        executor = make_executor(
+            backend=settings.backend,
+            endpoint=settings.endpoint,
+            region=settings.region,
+            start_timeout=settings.start_timeout,
+        )
         backend = executor.start()
     except BackendUnavailable as error:
         pytest.skip(str(error))

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, settings
 
+from pytest_receipt_compaction.executors import Backend
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.local import create_queue, create_table
-from pytest_receipt_compaction.executors import Backend
 
 settings.register_profile(
     "default",

@@ -8,6 +8,7 @@ from typing import Any
 from receipt_compaction.entities import Entity
 
 _sequence = itertools.count(1000)
+STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/receipts/stream/2026-01-01T00:00:00.000"
 
 
 def stream_record(event_name: str, *, old: Entity | None = None, new: Entity | None = None) -> dict[str, Any]:
@@ -30,5 +31,5 @@ def stream_record(event_name: str, *, old: Entity | None = None, new: Entity | N
         "eventSource": "aws:dynamodb",
         "awsRegion": "us-east-1",
         "dynamodb": change,
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/receipts/stream/2026-01-01T00:00:00.000",
+        "eventSourceARN": STREAM_ARN,
     }

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import any_entity, entity_strategy
 
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.entities import (
@@ -20,7 +21,6 @@ from receipt_compaction.entities import (
     ReceiptWordLabel,
     entity_from_item,
 )
-from strategies import any_entity, entity_strategy
 
 IMAGE_ID = "0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10"
 
@@ -92,7 +92,8 @@ def test_models_are_frozen_and_reject_unknown_fields() -> None:
     [
         (
             {"PK": {"S": "IMAGE#nope"}, "SK": {"S": "RECEIPT#00001#LINE#00001"}, "text": {"S": "x"}},
-            "RECEIPT_LINE item PK='IMAGE#nope' SK='RECEIPT#00001#LINE#00001': field 'PK': expected IMAGE#<uuid>",
+            "RECEIPT_LINE item PK='IMAGE#nope' SK='RECEIPT#00001#LINE#00001': "
+            "field 'PK': expected IMAGE#<uuid>",
         ),
         (
             {"PK": {"S": f"IMAGE#{IMAGE_ID}"}, "SK": {"S": "RECEIPT#00001#LINE#1"}, "text": {"S": "x"}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import entity_strategy
 
 from receipt_compaction.entities import (
     ENTITY_CLASSES,
@@ -16,7 +17,6 @@ from receipt_compaction.entities import (
     ReceiptWordLabel,
     entity_class_for_key,
 )
-from strategies import entity_strategy
 
 PK = "IMAGE#0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10"
 
@@ -51,7 +51,7 @@ def test_known_keys_are_recognised(sk: str, expected: type) -> None:
         "RECEIPT#000001",  # padded beyond the canonical width
         "RECEIPT#-0001",
         "RECEIPT#0000a",
-        "RECEIPT#００００１",  # full-width digits
+        "RECEIPT#\uff10\uff10\uff10\uff10\uff11",  # full-width digits
         "receipt#00001",
         "RECEIPT#00001#metadata",
         "RECEIPT#00001#PLACE",

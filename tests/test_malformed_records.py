@@ -8,18 +8,20 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from records import stream_record
+from strategies import any_entity
 
 from receipt_compaction.aws import AwsClients, sqs_client
 from receipt_compaction.handlers.stream_processor import lambda_handler
 from receipt_compaction.stream import QueuePublisher, process_stream_records
-from records import stream_record
-from strategies import any_entity
 
 MIN_RECORDS = 2000
 
 junk = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=6,
 )
 bad_attribute_values = st.sampled_from(
@@ -132,6 +134,8 @@ def test_malformed_records_never_escape_and_are_all_accounted_for(
     assert seen["malformed"] >= MIN_RECORDS // 4  # the generator really produces broken records
     queued = 0
     for url in queue_urls.values():
-        attributes = aws_clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        attributes = aws_clients.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
         queued += int(attributes["Attributes"]["ApproximateNumberOfMessages"])
     assert queued == 2 * seen["messages"]  # the handler and the library call each sent every message once

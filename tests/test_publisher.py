@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import unique_name
+from queues import attributes, receive_all
 
 from pytest_receipt_compaction.faults import SqsEntryFaults
 from receipt_compaction.aws import AwsClients
@@ -12,8 +14,6 @@ from receipt_compaction.local import create_queue
 from receipt_compaction.messages import QueueMessage, StreamMessage
 from receipt_compaction.settings import SettingsError
 from receipt_compaction.stream import PublishError, QueuePublisher
-from conftest import unique_name
-from queues import attributes, receive_all
 
 IMAGE_ID = "0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10"
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from records import stream_record
 
 from receipt_compaction.entities import (
     CompactionRun,
@@ -18,7 +19,6 @@ from receipt_compaction.entities import (
 )
 from receipt_compaction.messages import FieldChange
 from receipt_compaction.stream import ParsedRecord, build_messages, parse_record, relevant_changes
-from records import stream_record
 
 IMAGE_ID = "0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10"
 KEY = {"image_id": IMAGE_ID, "receipt_id": 7}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Table
+from queues import attributes, bodies, receive_all
 
 from pytest_receipt_compaction.faults import SqsEntryFaults
 from receipt_compaction.aws import AwsClients, sqs_client
@@ -18,8 +20,6 @@ from receipt_compaction.entities import (
 from receipt_compaction.handlers.stream_processor import lambda_handler
 from receipt_compaction.local import lambda_stream_event, read_stream_records
 from receipt_compaction.settings import SettingsError
-from conftest import Table
-from queues import attributes, bodies, receive_all
 
 IMAGE_ID = "6c1f3ad0-2a5e-4f59-8d0e-7b2c4e9f1a33"
 KEY = {"image_id": IMAGE_ID, "receipt_id": 1}
@@ -34,7 +34,9 @@ def delete(clients: AwsClients, table: Table, entity: Entity) -> None:
 
 
 def stream_event(clients: AwsClients, table: Table) -> dict[str, object]:
-    return lambda_stream_event(read_stream_records(clients.dynamodbstreams, table.stream_arn), stream_arn=table.stream_arn)
+    return lambda_stream_event(
+        read_stream_records(clients.dynamodbstreams, table.stream_arn), stream_arn=table.stream_arn
+    )
 
 
 @pytest.mark.usefixtures("handler_env")
@@ -103,7 +105,9 @@ def test_records_whose_messages_fail_are_reported_by_sequence_number(
     with SqsEntryFaults(sqs_client("us-east-1"), where=lambda entry: '"word_id":2' in entry["MessageBody"]):
         response = lambda_handler(event, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": sequence_numbers[1]}]}
-    assert sorted(b["entity_data"]["word_id"] for b in bodies(receive_all(aws_clients.sqs, queue_urls["words"]))) == [
+    assert sorted(
+        b["entity_data"]["word_id"] for b in bodies(receive_all(aws_clients.sqs, queue_urls["words"]))
+    ) == [
         1,
         3,
     ]
@@ -113,7 +117,7 @@ def test_a_missing_queue_url_is_one_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("LINES_QUEUE_URL", "http://127.0.0.1:1/lines")
     monkeypatch.delenv("WORDS_QUEUE_URL", raising=False)
-    with pytest.raises(SettingsError, match="^environment variable WORDS_QUEUE_URL is not set"):
+    with pytest.raises(SettingsError, match=r"^environment variable WORDS_QUEUE_URL is not set"):
         lambda_handler({"Records": []}, None)
 
 
@@ -125,7 +129,9 @@ def test_an_event_that_is_no_stream_event_is_a_clear_error(event: object) -> Non
 
 
 @pytest.mark.usefixtures("handler_env")
-def test_get_records_shape_is_accepted_as_is(aws_clients: AwsClients, table: Table, queue_urls: dict[str, str]) -> None:
+def test_get_records_shape_is_accepted_as_is(
+    aws_clients: AwsClients, table: Table, queue_urls: dict[str, str]
+) -> None:
     put(aws_clients, table, ReceiptMetadata(**KEY, merchant_name="Shop"))
     records = read_stream_records(aws_clients.dynamodbstreams, table.stream_arn)
     assert lambda_handler({"Records": records}, None) == {"batchItemFailures": []}

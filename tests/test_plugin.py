@@ -1,0 +1,179 @@
+"""The plugin as users run it: options from each source, the help text, backend skips, the fixtures."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SHOW_SETTINGS = """
+from pytest_receipt_compaction.plugin import harness_settings
+
+def test_settings(pytestconfig):
+    settings = harness_settings(pytestconfig)
+    print("SETTINGS", settings.backend, settings.endpoint, settings.region, settings.start_timeout)
+"""
+
+
+def settings_line(result: pytest.RunResult) -> str:
+    found = re.search(r"SETTINGS .*", result.stdout.str())
+    assert found, result.stdout.str()
+    return found.group(0)
+
+
+def test_help_lists_the_option_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("-p", "receipt_compaction", "--help")
+    result.stdout.fnmatch_lines(
+        [
+            "receipt-compaction (DynamoDB stream -> SQS -> Chroma harness):",
+            "*--receipt-compaction-backend=BACKEND*",
+            "*--receipt-compaction-endpoint=ENDPOINT*",
+            "*--receipt-compaction-region=REGION*",
+            "*--receipt-compaction-start-timeout=START-TIMEOUT*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*receipt_compaction_region*"])  # the ini names are listed too
+
+
+def test_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BACKEND", "ENDPOINT", "REGION", "START_TIMEOUT"):
+        monkeypatch.delenv(f"RECEIPT_COMPACTION_{name}", raising=False)
+    pytester.makepyfile(SHOW_SETTINGS)
+    result = pytester.runpytest("-p", "receipt_compaction", "-s")
+    assert settings_line(result) == "SETTINGS moto None us-east-1 20.0"
+    result.stdout.fnmatch_lines(["receipt-compaction: backend=moto endpoint=embedded region=us-east-1"])
+
+
+@pytest.mark.parametrize("source", ["cli", "ini", "env"])
+def test_each_option_source_is_read(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    monkeypatch.delenv("RECEIPT_COMPACTION_REGION", raising=False)
+    pytester.makepyfile(SHOW_SETTINGS)
+    args = ["-p", "receipt_compaction", "-s"]
+    if source == "cli":
+        args.append("--receipt-compaction-region=eu-west-3")
+    elif source == "ini":
+        pytester.makeini("[pytest]\nreceipt_compaction_region = eu-west-3\n")
+    else:
+        monkeypatch.setenv("RECEIPT_COMPACTION_REGION", "eu-west-3")
+    assert settings_line(pytester.runpytest(*args)).split()[3] == "eu-west-3"
+
+
+def test_cli_beats_ini_beats_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(SHOW_SETTINGS)
+    pytester.makeini("[pytest]\nreceipt_compaction_region = from-ini\nreceipt_compaction_start_timeout = 7\n")
+    monkeypatch.setenv("RECEIPT_COMPACTION_REGION", "from-env")
+    monkeypatch.setenv("RECEIPT_COMPACTION_START_TIMEOUT", "9")
+    result = pytester.runpytest("-p", "receipt_compaction", "-s", "--receipt-compaction-region=from-cli")
+    assert settings_line(result).split()[3:] == ["from-cli", "7.0"]
+    result = pytester.runpytest("-p", "receipt_compaction", "-s")
+    assert settings_line(result).split()[3:] == ["from-ini", "7.0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--receipt-compaction-backend=docker"],
+            {},
+            "*receipt-compaction: --receipt-compaction-backend is 'docker'; it must be one of: moto*",
+        ),
+        (
+            [],
+            {"RECEIPT_COMPACTION_BACKEND": "nope"},
+            "*environment variable RECEIPT_COMPACTION_BACKEND is 'nope'; it must be one of: moto*",
+        ),
+        (
+            ["--receipt-compaction-start-timeout=0"],
+            {},
+            "*start-timeout is '0'; it must be a positive number of seconds*",
+        ),
+    ],
+)
+def test_bad_option_values_are_usage_errors_naming_their_source(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "receipt_compaction", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_endpoint_skips_with_one_actionable_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_needs_aws(aws_clients):\n    raise AssertionError('must not run')\n")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = pytester.runpytest(
+        "-p",
+        "receipt_compaction",
+        "-rs",
+        f"--receipt-compaction-endpoint={url}",
+        "--receipt-compaction-start-timeout=1",
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"SKIPPED * no AWS endpoint answered at {url} within 1 s (*): start it with "
+            "`docker compose -f localstack/docker-compose.yml up -d`, or drop --receipt-compaction-endpoint "
+            "to use the embedded moto server"
+        ]
+    )
+
+
+def test_an_external_endpoint_that_answers_is_used(
+    pytester: pytest.Pytester, compaction_backend: object
+) -> None:
+    endpoint = compaction_backend.endpoint_url  # type: ignore[attr-defined]
+    pytester.makepyfile(
+        f"""
+        def test_uses_it(compaction_backend, aws_clients):
+            assert compaction_backend.endpoint_url == {endpoint!r}
+            assert aws_clients.sqs.meta.endpoint_url == {endpoint!r}
+        """
+    )
+    result = pytester.runpytest("-p", "receipt_compaction", f"--receipt-compaction-endpoint={endpoint}")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_downstream_test_uses_the_embedded_backend(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_round_trip(aws_clients):
+            url = aws_clients.sqs.create_queue(QueueName="downstream")["QueueUrl"]
+            aws_clients.sqs.send_message(QueueUrl=url, MessageBody="hello")
+            got = aws_clients.sqs.receive_message(QueueUrl=url)["Messages"]
+            assert [m["Body"] for m in got] == ["hello"]
+            aws_clients.s3.create_bucket(Bucket="downstream")
+            aws_clients.s3.put_object(Bucket="downstream", Key="k", Body=b"v")
+            assert aws_clients.s3.get_object(Bucket="downstream", Key="k")["Body"].read() == b"v"
+
+        def test_same_server_for_the_session(compaction_backend, aws_clients):
+            assert aws_clients.dynamodb.meta.endpoint_url == compaction_backend.endpoint_url
+            assert compaction_backend.endpoint_url.startswith("http://127.0.0.1:")
+        """
+    )
+    result = pytester.runpytest("-p", "receipt_compaction")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_needs_it(aws_clients):\n    pass\n")
+    result = pytester.runpytest("-p", "no:receipt_compaction")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'aws_clients' not found*"])
