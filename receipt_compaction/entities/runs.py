@@ -12,10 +12,13 @@ from receipt_compaction.entities.base import Entity, EventName, OptionalText
 from receipt_compaction.entities.receipt import RECEIPT_SEGMENT
 from receipt_compaction.keys import KeyValue, NameSegment, SortKeyShape
 
-__all__ = ["RUN_ID_PATTERN", "CompactionRun", "RunState", "delta_prefix"]
+__all__ = ["DELTA_TARBALL", "RUN_ID_PATTERN", "CompactionRun", "RunState", "delta_prefix"]
 
 RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
 """A run id is part of the sort key and of S3 prefixes: no ``#``, ``/`` or dots."""
+
+DELTA_TARBALL = "delta.tar.gz"
+"""A delta stored as one archive sits at ``{prefix}delta.tar.gz``; else its files sit under the prefix."""
 
 RunState: TypeAlias = Literal["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
 
@@ -45,6 +48,8 @@ class CompactionRun(Entity):
     words_merged_vectors: Annotated[int, Field(ge=0)] = 0
     lines_error: OptionalText = None
     words_error: OptionalText = None
+    lines_finished_at: OptionalText = None
+    words_finished_at: OptionalText = None
     created_at: OptionalText = None
     updated_at: OptionalText = None
 

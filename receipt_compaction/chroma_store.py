@@ -1,0 +1,61 @@
+"""Opening Chroma persistent directories safely, and reading or writing them in batches.
+
+A client is always closed (Chroma keeps SQLite handles per path otherwise), telemetry is off, and every
+collection uses cosine distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import chromadb
+from chromadb.config import Settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+__all__ = ["DEFAULT_BATCH", "batched", "get_all", "open_chroma", "open_collection"]
+
+DEFAULT_BATCH = 1000
+T = TypeVar("T")
+
+
+@contextmanager
+def open_chroma(path: str | Path) -> Iterator[ClientAPI]:
+    """A PersistentClient on ``path``, closed on exit even when the block fails."""
+    client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+    try:
+        yield client
+    finally:
+        client.close()  # type: ignore[attr-defined]  # the concrete Client has it; ClientAPI omits it
+
+
+def open_collection(client: ClientAPI, name: str) -> Collection:
+    return client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"})
+
+
+def batched(items: Sequence[T], size: int = DEFAULT_BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def get_all(
+    collection: Collection, *, include: list[Any], batch: int = DEFAULT_BATCH
+) -> dict[str, list[Any]]:
+    """Every record of the collection, fetched page by page: ``{"ids": [...], <included field>: [...]}``."""
+    result: dict[str, list[Any]] = {"ids": [], **{field: [] for field in include}}
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=batch, offset=offset)
+        result["ids"] += page["ids"]
+        for field in include:
+            values = page[field]  # type: ignore[literal-required]
+            result[field] += list(values) if values is not None else []
+        if len(page["ids"]) < batch:
+            return result
+        offset += batch

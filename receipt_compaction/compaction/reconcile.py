@@ -1,0 +1,129 @@
+"""Reconciling the embeddings of one receipt in one collection to its current DynamoDB state.
+
+Each message names a scope (a receipt, a line or a word). For every embedding in scope: if its DynamoDB row
+is gone it is deleted; otherwise its document and metadata are set to what ``desired_embeddings`` says, with
+``collection.update`` (a key that should be absent is sent as None, which Chroma deletes). Embeddings are
+never created here: vectors come from deltas. Applying the same scopes again changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from receipt_compaction.chroma_ids import CollectionName, line_embedding_id, word_embedding_id
+from receipt_compaction.chroma_store import batched
+from receipt_compaction.embedding.metadata import desired_embeddings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from chromadb.api.models.Collection import Collection
+
+    from receipt_compaction.embedding.metadata import ChromaMetadata
+    from receipt_compaction.state import ReceiptKey, ReceiptState
+
+__all__ = ["ReceiptChanges", "Scope", "apply_changes", "plan_receipt_changes"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one message makes dirty: a whole receipt, one line, or one word."""
+
+    receipt: ReceiptKey
+    line_id: int | None = None
+    word_id: int | None = None
+    receipt_removed: bool = False
+    """A Receipt REMOVE: when the receipt row is gone, every embedding of the receipt goes too."""
+
+    def embedding_id(self, collection: CollectionName) -> str | None:
+        """The one embedding this scope names in ``collection``, or None when it spans several."""
+        image_id, receipt_id = self.receipt.image_id, self.receipt.receipt_id
+        if collection == "words" and self.line_id is not None and self.word_id is not None:
+            return word_embedding_id(image_id, receipt_id, self.line_id, self.word_id)
+        if collection == "lines" and self.line_id is not None and self.word_id is None:
+            return line_embedding_id(image_id, receipt_id, self.line_id)
+        return None
+
+    def where(self) -> dict[str, Any]:
+        conditions: list[dict[str, Any]] = [
+            {"image_id": self.receipt.image_id},
+            {"receipt_id": self.receipt.receipt_id},
+        ]
+        if self.line_id is not None:
+            conditions.append({"line_id": self.line_id})
+        if self.word_id is not None:
+            conditions.append({"word_id": self.word_id})
+        return {"$and": conditions}
+
+
+@dataclass
+class ReceiptChanges:
+    """The updates and deletions that bring a collection in line with the state."""
+
+    updates: dict[str, tuple[str, ChromaMetadata]] = field(default_factory=dict)
+    deletes: set[str] = field(default_factory=set)
+
+    def merge(self, other: ReceiptChanges) -> None:
+        self.updates.update(other.updates)
+        self.deletes |= other.deletes
+
+
+def plan_receipt_changes(
+    collection: Collection, name: CollectionName, state: ReceiptState, scopes: Iterable[Scope]
+) -> ReceiptChanges:
+    scopes = list(scopes)
+    existing = _fetch_in_scope(collection, name, scopes)
+    desired = desired_embeddings(state, name)
+    receipt_gone = state.receipt is None and any(scope.receipt_removed for scope in scopes)
+    changes = ReceiptChanges()
+    for embedding_id, (document, metadata) in existing.items():
+        wanted = None if receipt_gone else desired.get(embedding_id)
+        if wanted is None:
+            changes.deletes.add(embedding_id)
+            continue
+        patch = metadata_patch(metadata, wanted.metadata)
+        if patch or document != wanted.document:
+            changes.updates[embedding_id] = (wanted.document, patch)
+    return changes
+
+
+def apply_changes(collection: Collection, changes: ReceiptChanges) -> None:
+    for doomed in batched(sorted(changes.deletes)):
+        collection.delete(ids=list(doomed))
+    for ids in batched(sorted(changes.updates)):
+        collection.update(
+            ids=list(ids),
+            documents=[changes.updates[embedding_id][0] for embedding_id in ids],
+            metadatas=[changes.updates[embedding_id][1] for embedding_id in ids],  # type: ignore[misc]
+        )
+
+
+def metadata_patch(current: Mapping[str, Any] | None, wanted: ChromaMetadata) -> dict[str, Any]:
+    """The ``update`` payload turning ``current`` into ``wanted``: changed keys, and None for stale ones."""
+    current = current or {}
+    patch: dict[str, Any] = {key: value for key, value in wanted.items() if current.get(key) != value}
+    patch.update({key: None for key in current if key not in wanted})
+    return patch
+
+
+def _fetch_in_scope(
+    collection: Collection, name: CollectionName, scopes: list[Scope]
+) -> dict[str, tuple[str | None, Mapping[str, Any] | None]]:
+    """The embeddings the scopes name: by id when each names one, else all of the receipt's.
+
+    Reconciling more than a scope asks for is still correct (everything converges to the same state);
+    it only costs time, so the common case (labels: one word each) reads exactly its ids.
+    """
+    ids = [scope.embedding_id(name) for scope in scopes]
+    include: Any = ["documents", "metadatas"]
+    if all(embedding_id is not None for embedding_id in ids):
+        page = collection.get(
+            ids=sorted({embedding_id for embedding_id in ids if embedding_id}), include=include
+        )
+    else:
+        page = collection.get(where=Scope(scopes[0].receipt).where(), include=include)
+    none: list[Any] = [None] * len(page["ids"])
+    documents: list[str | None] = list(page["documents"] or none)
+    metadatas: list[Mapping[str, Any] | None] = list(page["metadatas"] or none)
+    return dict(zip(page["ids"], zip(documents, metadatas, strict=True), strict=True))
