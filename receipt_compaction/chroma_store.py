@@ -1,7 +1,7 @@
 """Opening Chroma persistent directories safely, and reading or writing them in batches.
 
-A client is always closed (Chroma keeps SQLite handles per path otherwise), telemetry is off, and every
-collection uses cosine distance.
+A client is always closed (Chroma keeps SQLite handles per path otherwise), telemetry is off, every
+collection uses cosine distance and has no embedding function of Chroma's own.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def open_chroma(path: str | Path) -> Iterator[ClientAPI]:
 
 
 def open_collection(client: ClientAPI, name: str) -> Collection:
-    return client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"})
+    """The collection, created if needed. No embedding function: vectors always come from our embedder,
+    and Chroma's default one would try to download a model."""
+    return client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
 
 
 def batched(items: Sequence[T], size: int = DEFAULT_BATCH) -> Iterator[Sequence[T]]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from pytest_receipt_compaction.executors import Backend
+from world import World
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.local import create_queue, create_table
 
@@ -63,3 +64,22 @@ def handler_env(
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     return environ
+
+
+@pytest.fixture
+def bucket(aws_clients: AwsClients) -> Iterator[str]:
+    name = unique_name("chroma")
+    aws_clients.s3.create_bucket(Bucket=name)
+    yield name
+    for page in aws_clients.s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            aws_clients.s3.delete_object(Bucket=name, Key=item["Key"])
+    aws_clients.s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def world(
+    aws_clients: AwsClients, table: Table, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> World:
+    # A fresh Chroma path per test: Chroma caches state per path inside one process.
+    return World(aws_clients, table.name, bucket, tmp_path_factory.mktemp("chroma") / "working")

@@ -1,9 +1,11 @@
 """Reconciling the embeddings of one receipt in one collection to its current DynamoDB state.
 
 Each message names a scope (a receipt, a line or a word). For every embedding in scope: if its DynamoDB row
-is gone it is deleted; otherwise its document and metadata are set to what ``desired_embeddings`` says, with
-``collection.update`` (a key that should be absent is sent as None, which Chroma deletes). Embeddings are
-never created here: vectors come from deltas. Applying the same scopes again changes nothing.
+is gone it is deleted; otherwise its metadata is set to what ``desired_embeddings`` says, with
+``collection.update`` (a key that should be absent is sent as None, which Chroma deletes). What was embedded
+(the document and its ``text`` field) belongs to the vector and changes only with it, through a delta:
+Chroma re-embeds any document given to ``update``. Embeddings are never created here either. Applying the
+same scopes again changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ if TYPE_CHECKING:
     from receipt_compaction.embedding.metadata import ChromaMetadata
     from receipt_compaction.state import ReceiptKey, ReceiptState
 
-__all__ = ["ReceiptChanges", "Scope", "apply_changes", "plan_receipt_changes"]
+__all__ = [
+    "EMBEDDED_FIELDS",
+    "ReceiptChanges",
+    "Scope",
+    "apply_changes",
+    "metadata_patch",
+    "plan_receipt_changes",
+]
+
+EMBEDDED_FIELDS = frozenset({"text"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,8 @@ class Scope:
 class ReceiptChanges:
     """The updates and deletions that bring a collection in line with the state."""
 
-    updates: dict[str, tuple[str, ChromaMetadata]] = field(default_factory=dict)
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Chroma id -> metadata patch."""
     deletes: set[str] = field(default_factory=set)
 
     def merge(self, other: ReceiptChanges) -> None:
@@ -77,14 +89,12 @@ def plan_receipt_changes(
     desired = desired_embeddings(state, name)
     receipt_gone = state.receipt is None and any(scope.receipt_removed for scope in scopes)
     changes = ReceiptChanges()
-    for embedding_id, (document, metadata) in existing.items():
+    for embedding_id, metadata in existing.items():
         wanted = None if receipt_gone else desired.get(embedding_id)
         if wanted is None:
             changes.deletes.add(embedding_id)
-            continue
-        patch = metadata_patch(metadata, wanted.metadata)
-        if patch or document != wanted.document:
-            changes.updates[embedding_id] = (wanted.document, patch)
+        elif patch := metadata_patch(metadata, wanted.metadata):
+            changes.updates[embedding_id] = patch
     return changes
 
 
@@ -92,38 +102,39 @@ def apply_changes(collection: Collection, changes: ReceiptChanges) -> None:
     for doomed in batched(sorted(changes.deletes)):
         collection.delete(ids=list(doomed))
     for ids in batched(sorted(changes.updates)):
-        collection.update(
-            ids=list(ids),
-            documents=[changes.updates[embedding_id][0] for embedding_id in ids],
-            metadatas=[changes.updates[embedding_id][1] for embedding_id in ids],  # type: ignore[misc]
-        )
+        collection.update(ids=list(ids), metadatas=[changes.updates[embedding_id] for embedding_id in ids])
 
 
 def metadata_patch(current: Mapping[str, Any] | None, wanted: ChromaMetadata) -> dict[str, Any]:
-    """The ``update`` payload turning ``current`` into ``wanted``: changed keys, and None for stale ones."""
+    """The ``update`` payload turning ``current`` into ``wanted``: changed keys, and None for stale ones.
+
+    Fields of ``EMBEDDED_FIELDS`` are left as they are: they describe what the vector was made from.
+    """
     current = current or {}
-    patch: dict[str, Any] = {key: value for key, value in wanted.items() if current.get(key) != value}
-    patch.update({key: None for key in current if key not in wanted})
+    patch: dict[str, Any] = {
+        key: value
+        for key, value in wanted.items()
+        if key not in EMBEDDED_FIELDS and current.get(key) != value
+    }
+    patch.update({key: None for key in current if key not in wanted and key not in EMBEDDED_FIELDS})
     return patch
 
 
 def _fetch_in_scope(
     collection: Collection, name: CollectionName, scopes: list[Scope]
-) -> dict[str, tuple[str | None, Mapping[str, Any] | None]]:
-    """The embeddings the scopes name: by id when each names one, else all of the receipt's.
+) -> dict[str, Mapping[str, Any] | None]:
+    """Metadata of the embeddings the scopes name: by id when each names one, else all of the receipt's.
 
     Reconciling more than a scope asks for is still correct (everything converges to the same state);
     it only costs time, so the common case (labels: one word each) reads exactly its ids.
     """
     ids = [scope.embedding_id(name) for scope in scopes]
-    include: Any = ["documents", "metadatas"]
     if all(embedding_id is not None for embedding_id in ids):
         page = collection.get(
-            ids=sorted({embedding_id for embedding_id in ids if embedding_id}), include=include
+            ids=sorted({embedding_id for embedding_id in ids if embedding_id}), include=["metadatas"]
         )
     else:
-        page = collection.get(where=Scope(scopes[0].receipt).where(), include=include)
+        page = collection.get(where=Scope(scopes[0].receipt).where(), include=["metadatas"])
     none: list[Any] = [None] * len(page["ids"])
-    documents: list[str | None] = list(page["documents"] or none)
     metadatas: list[Mapping[str, Any] | None] = list(page["metadatas"] or none)
-    return dict(zip(page["ids"], zip(documents, metadatas, strict=True), strict=True))
+    return dict(zip(page["ids"], metadatas, strict=True))
