@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, settings
+from world import World
 
 from pytest_receipt_compaction.executors import Backend
-from world import World
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.local import create_queue, create_table
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from world import World
+
 from receipt_compaction.chroma_ids import line_embedding_id, word_embedding_id
 from receipt_compaction.entities import ReceiptLine, ReceiptMetadata, ReceiptWord, ReceiptWordLabel
-from world import World
 
 IMAGE = "3b0c6f55-8e8e-4f0e-9d1b-2a7c1f0e4d21"
 OTHER = "9e4a2b10-5c3d-4e6f-8a7b-1c2d3e4f5a6b"

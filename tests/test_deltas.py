@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from world import World
 
 from receipt_compaction.chroma_ids import word_embedding_id
 from receipt_compaction.compaction import complete_runs
@@ -15,7 +16,6 @@ from receipt_compaction.compaction.runs import load_run
 from receipt_compaction.embedding import produce_delta
 from receipt_compaction.entities import CompactionRun
 from receipt_compaction.local import receipt_entities
-from world import World
 
 IMAGE = "7d5e1c2a-4b3f-4e6d-9a8b-0c1d2e3f4a5b"
 

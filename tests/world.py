@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from records import stream_record
+
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.chroma_ids import CollectionName
 from receipt_compaction.chroma_store import get_all, open_chroma, open_collection
@@ -18,7 +20,6 @@ from receipt_compaction.local import receipt_entities
 from receipt_compaction.messages import QueueMessage
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 from receipt_compaction.stream import ParsedRecord, build_messages, parse_record
-from records import stream_record
 
 _message_ids = itertools.count(1)
 

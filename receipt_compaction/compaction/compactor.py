@@ -21,7 +21,7 @@ from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.compaction.deltas import download_delta, merge_delta
 from receipt_compaction.compaction.reconcile import ReceiptChanges, Scope, apply_changes, plan_receipt_changes
 from receipt_compaction.compaction.runs import load_run, mark_run_completed
-from receipt_compaction.entities import CompactionRun, Receipt
+from receipt_compaction.entities import CompactionRun
 from receipt_compaction.state import ReceiptKey, load_receipt_state
 
 if TYPE_CHECKING:
@@ -107,12 +107,7 @@ class _Batch:
 
 def scope_of(message: CompactionMessage) -> Scope:
     """What a message makes dirty: its word, its line, or (metadata, receipts, runs) its whole receipt."""
-    return Scope(
-        message.receipt,
-        line_id=message.key_int("line_id"),
-        word_id=message.key_int("word_id"),
-        receipt_removed=message.entity_class is Receipt and message.message.event_name == "REMOVE",
-    )
+    return Scope(message.receipt, line_id=message.key_int("line_id"), word_id=message.key_int("word_id"))
 
 
 def compact(

@@ -1,8 +1,9 @@
 """Reconciling the embeddings of one receipt in one collection to its current DynamoDB state.
 
 Each message names a scope (a receipt, a line or a word). For every embedding in scope: if its DynamoDB row
-is gone it is deleted; otherwise its metadata is set to what ``desired_embeddings`` says, with
-``collection.update`` (a key that should be absent is sent as None, which Chroma deletes). What was embedded
+(or the receipt's Receipt item, which anchors all of them) is gone it is deleted; otherwise its metadata is
+set to what ``desired_embeddings`` says, with ``collection.update`` (a key that should be absent is sent as
+None, which Chroma deletes). What was embedded
 (the document and its ``text`` field) belongs to the vector and changes only with it, through a delta:
 Chroma re-embeds any document given to ``update``. Embeddings are never created here either. Applying the
 same scopes again changes nothing.
@@ -44,8 +45,6 @@ class Scope:
     receipt: ReceiptKey
     line_id: int | None = None
     word_id: int | None = None
-    receipt_removed: bool = False
-    """A Receipt REMOVE: when the receipt row is gone, every embedding of the receipt goes too."""
 
     def embedding_id(self, collection: CollectionName) -> str | None:
         """The one embedding this scope names in ``collection``, or None when it spans several."""
@@ -87,7 +86,7 @@ def plan_receipt_changes(
     scopes = list(scopes)
     existing = _fetch_in_scope(collection, name, scopes)
     desired = desired_embeddings(state, name)
-    receipt_gone = state.receipt is None and any(scope.receipt_removed for scope in scopes)
+    receipt_gone = state.receipt is None  # the Receipt item anchors every embedding of the receipt
     changes = ReceiptChanges()
     for embedding_id, metadata in existing.items():
         wanted = None if receipt_gone else desired.get(embedding_id)
