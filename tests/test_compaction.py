@@ -157,3 +157,26 @@ def test_embeddings_not_yet_in_chroma_are_not_invented(world: World) -> None:
     results = world.compact_all(world.messages("INSERT", new=ReceiptMetadata(image_id=IMAGE, receipt_id=5)))
     assert all(result.updated == 0 and result.failed_message_ids == [] for result in results.values())
     assert world.records("words") == {}
+
+
+def test_a_malformed_item_fails_only_its_receipts_messages(world: World) -> None:
+    world.seed(IMAGE, 1, [["A"]])
+    world.seed(OTHER, 1, [["B"]])
+    broken = ReceiptWord(image_id=IMAGE, receipt_id=1, line_id=9, word_id=9, text="x").to_item()
+    broken["text"] = {"N": "7"}
+    world.clients.dynamodb.put_item(TableName=world.table, Item=broken)  # type: ignore[arg-type]
+    bad = world.change(
+        "INSERT", new=ReceiptWordLabel(image_id=IMAGE, receipt_id=1, line_id=1, word_id=1, label="X")
+    )
+    good = world.change(
+        "INSERT",
+        new=ReceiptWordLabel(
+            image_id=OTHER, receipt_id=1, line_id=1, word_id=1, label="X", validation_status="VALID"
+        ),
+    )
+    result = world.compact(bad + good, "words")
+    assert [o.status for o in result.outcomes] == ["failed", "applied"]
+    assert "field 'text': Input should be a valid string" in result.outcomes[0].reason
+    assert world.metadata("words", word_embedding_id(OTHER, 1, 1, 1))["valid_labels"] == ["X"]
+    assert world.metadata("words", word_embedding_id(IMAGE, 1, 1, 1))["label_status"] == "unvalidated"
+    assert result.updated == 1

@@ -40,7 +40,9 @@ def history(world: World) -> list[CompactionMessage]:
         (label(1, 1, "MERCHANT_NAME", "VALID"), None),
         (None, label(1, 2, "MERCHANT_NAME", "PENDING", receipt=2)),
     ]:
-        messages += world.change("INSERT" if old is None else "REMOVE" if new is None else "MODIFY", old=old, new=new)
+        messages += world.change(
+            "INSERT" if old is None else "REMOVE" if new is None else "MODIFY", old=old, new=new
+        )
     assert first.metadata is not None
     assert second.metadata is not None
     messages += world.change(
@@ -98,7 +100,9 @@ def test_any_order_with_duplicates_converges(world: World, tmp_path: Path) -> No
         ["SUBTOTAL"],
         "Corner Deli",
     )
-    assert not any("merchant_name" in meta for key, (_, meta) in expected["lines"].items() if "#00002#" in key)
+    assert not any(
+        "merchant_name" in meta for key, (_, meta) in expected["lines"].items() if "#00002#" in key
+    )
     runs = iter(range(10**6))
 
     @settings(max_examples=30, database=None)
