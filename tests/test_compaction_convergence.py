@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from world import World
 
 from receipt_compaction.compaction import CompactionMessage, compact
 from receipt_compaction.embedding import produce_delta
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.local import receipt_entities
-from world import World
 
 IMAGE = "5f6e7d8c-9b0a-4c1d-8e2f-3a4b5c6d7e8f"
 
