@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from world import World
 
 from receipt_compaction.compaction import CompactionMessage, compact
-from receipt_compaction.embedding import produce_delta
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.local import receipt_entities
 
@@ -52,14 +51,7 @@ def history(world: World) -> list[CompactionMessage]:
     messages += world.change("REMOVE", old=first.words[(1, 2)])
     messages += world.change("REMOVE", old=second.lines[2])
     world.put(*receipt_entities(image_id=IMAGE, receipt_id=3, lines=[["NEW", "ONE"]], merchant_name="Newco"))
-    run = produce_delta(
-        world.state(IMAGE, 3),
-        run_id="run-prop",
-        clients=world.clients,
-        table_name=world.table,
-        bucket=world.bucket,
-        embedder=world.embedder,
-    )
+    run = world.produce(world.state(IMAGE, 3), "run-prop")
     messages += world.messages("INSERT", new=run)
     messages += world.change("REMOVE", old=world.state(IMAGE, 3).words[(1, 2)])
     return messages

@@ -9,7 +9,7 @@ import pytest
 from world import World, sqs_record
 
 from receipt_compaction.chroma_ids import word_embedding_id
-from receipt_compaction.compaction import CompactionMessage, compact, parse_sqs_record, parse_sqs_records
+from receipt_compaction.compaction import CompactionMessage, parse_sqs_record, parse_sqs_records
 from receipt_compaction.compaction.messages import MessageError
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.messages import QueueMessage
@@ -109,14 +109,7 @@ def test_poison_messages_fail_while_the_rest_apply(world: World) -> None:
     ]
     messages, failures = parse_sqs_records(records)
     assert [failure.message_id for failure in failures] == ["bad-json", "unknown-type", "missing-keys"]
-    result = compact(
-        messages,
-        collection="words",
-        chroma_dir=world.chroma_dir,
-        clients=world.clients,
-        table_name=world.table,
-        bucket=world.bucket,
-    )
+    result = world.compact(messages, "words")
     assert [(o.message_id, o.status) for o in result.outcomes] == [("good", "applied")]
     assert world.metadata("words", word_embedding_id(IMAGE, 1, 1, 1))["valid_labels"] == ["TOTAL"]
 

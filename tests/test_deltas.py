@@ -13,7 +13,6 @@ from receipt_compaction.chroma_ids import word_embedding_id
 from receipt_compaction.compaction import complete_runs
 from receipt_compaction.compaction.deltas import DeltaError, safe_extract
 from receipt_compaction.compaction.runs import load_run
-from receipt_compaction.embedding import produce_delta
 from receipt_compaction.entities import CompactionRun
 from receipt_compaction.local import receipt_entities
 
@@ -34,15 +33,7 @@ def run_state(world: World, run: CompactionRun) -> tuple[str, str]:
 def test_a_delta_is_merged_from_either_layout_and_completed_per_collection(world: World, layout: str) -> None:
     world.seed(IMAGE, 1, [["OLD"]])
     new_receipt(world, 2, [["NEW", "ITEM"], ["TOTAL"]])
-    run = produce_delta(
-        world.state(IMAGE, 2),
-        run_id=f"run-{layout}",
-        clients=world.clients,
-        table_name=world.table,
-        bucket=world.bucket,
-        embedder=world.embedder,
-        layout=layout,  # type: ignore[arg-type]
-    )
+    run = world.produce(world.state(IMAGE, 2), f"run-{layout}", layout)  # type: ignore[arg-type]
     keys = [o["Key"] for o in world.clients.s3.list_objects_v2(Bucket=world.bucket)["Contents"]]
     if layout == "tarball":
         assert sorted(keys) == [
@@ -154,14 +145,7 @@ def test_a_delta_that_is_not_a_chroma_directory_fails_cleanly(world: World) -> N
 def test_a_stale_delta_merged_after_a_rename_cannot_bring_the_old_name_back(world: World) -> None:
     new_receipt(world, 3, [["COFFEE", "2.00"]], merchant="Old Name")
     stale_state = world.state(IMAGE, 3)
-    run = produce_delta(
-        stale_state,
-        run_id="run-stale",
-        clients=world.clients,
-        table_name=world.table,
-        bucket=world.bucket,
-        embedder=world.embedder,
-    )
+    run = world.produce(stale_state, "run-stale")
     assert stale_state.metadata is not None
     rename = world.change(
         "MODIFY",
@@ -180,14 +164,7 @@ def test_a_stale_delta_merged_after_a_rename_cannot_bring_the_old_name_back(worl
 def test_a_stale_delta_cannot_resurrect_a_deleted_word(world: World) -> None:
     new_receipt(world, 4, [["A", "B"]])
     state = world.state(IMAGE, 4)
-    run = produce_delta(
-        state,
-        run_id="run-old",
-        clients=world.clients,
-        table_name=world.table,
-        bucket=world.bucket,
-        embedder=world.embedder,
-    )
+    run = world.produce(state, "run-old")
     world.delete(state.words[(1, 2)])
     result = world.compact(world.messages("INSERT", new=run), "words")
     assert result.merged_runs[0].merged_vectors == 2

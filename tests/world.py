@@ -14,8 +14,8 @@ from receipt_compaction.aws import AwsClients
 from receipt_compaction.chroma_ids import CollectionName
 from receipt_compaction.chroma_store import get_all, open_chroma, open_collection
 from receipt_compaction.compaction import CompactionMessage, CompactionResult, compact, parse_sqs_record
-from receipt_compaction.embedding import HashEmbedder, embed_receipts
-from receipt_compaction.entities import Entity
+from receipt_compaction.embedding import DeltaLayout, HashEmbedder, embed_receipts, produce_delta
+from receipt_compaction.entities import CompactionRun, Entity
 from receipt_compaction.local import receipt_entities
 from receipt_compaction.messages import QueueMessage
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
@@ -90,6 +90,18 @@ class World:
         elif old is not None:
             self.delete(old)
         return self.messages(event_name, old=old, new=new)
+
+    def produce(self, state: ReceiptState, run_id: str, layout: DeltaLayout = "tarball") -> CompactionRun:
+        """Upload deltas of ``state`` and write its CompactionRun (as a producer would)."""
+        return produce_delta(
+            state,
+            run_id=run_id,
+            clients=self.clients,
+            table_name=self.table,
+            bucket=self.bucket,
+            embedder=self.embedder,
+            layout=layout,
+        )
 
     def compact(self, messages: list[CompactionMessage], collection: CollectionName) -> CompactionResult:
         mine = [message for message in messages if message.collection == collection]

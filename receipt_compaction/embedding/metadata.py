@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 from receipt_compaction.chroma_ids import CollectionName, line_embedding_id, word_embedding_id
+from receipt_compaction.entities import ReceiptMetadata
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from receipt_compaction.entities import ReceiptLine, ReceiptMetadata, ReceiptWord, ReceiptWordLabel
+    from receipt_compaction.entities import ReceiptLine, ReceiptWord, ReceiptWordLabel
     from receipt_compaction.state import ReceiptState
 
 __all__ = [
@@ -30,14 +31,8 @@ __all__ = [
 ChromaValue: TypeAlias = str | int | float | bool | list[str]
 ChromaMetadata: TypeAlias = dict[str, ChromaValue]
 
-MERCHANT_FIELDS = (
-    "merchant_name",
-    "canonical_merchant_name",
-    "merchant_category",
-    "address",
-    "phone_number",
-    "place_id",
-)
+MERCHANT_FIELDS = ReceiptMetadata.CHROMA_FIELDS
+"""The ReceiptMetadata fields every line and word embedding of the receipt carries."""
 
 
 @dataclass(frozen=True)
