@@ -1,0 +1,7 @@
+"""The per-collection lease lock (DynamoDB) with heartbeat and fencing token."""
+
+from __future__ import annotations
+
+from receipt_compaction.lock.lease import Lease, LeaseBusy, LeaseLost, acquire_lease, lock_key
+
+__all__ = ["Lease", "LeaseBusy", "LeaseLost", "acquire_lease", "lock_key"]

@@ -1,0 +1,305 @@
+"""Versioned snapshots of one collection in S3, the source of truth.
+
+Publish: upload the bodies no version has yet (content-addressed by sha256), write the manifest with
+``If-None-Match: *``, then move the pointer with ``If-Match`` on the ETag read before compacting (or
+``If-None-Match: *`` for the first version). A writer that lost a race, or whose lease is gone, gets a
+``SnapshotConflict`` and has published nothing the pointer names. Restore: pointer -> manifest -> bodies,
+each sha256 checked before the file is used.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import chromadb
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from receipt_compaction.chroma_store import open_chroma, open_collection
+from receipt_compaction.crashpoints import crash_point
+from receipt_compaction.snapshot.layout import (
+    VERSION_ID_PATTERN,
+    bodies_prefix,
+    body_key,
+    manifest_key,
+    new_version_id,
+    pointer_key,
+    versions_prefix,
+)
+from receipt_compaction.snapshot.manifest import Manifest, ManifestFile, file_sha256, scan_directory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "Pointer",
+    "PublishReport",
+    "RetentionReport",
+    "SnapshotConflict",
+    "SnapshotError",
+    "SnapshotIntegrityError",
+    "SnapshotStore",
+    "empty_snapshot_dir",
+]
+
+TRANSFER = TransferConfig(
+    multipart_threshold=64 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+)
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot could not be published or restored."""
+
+
+class SnapshotConflict(SnapshotError):
+    """Another writer moved the pointer first, or this writer no longer holds the lease; retry."""
+
+
+class SnapshotIntegrityError(SnapshotError):
+    """A stored file does not match its manifest."""
+
+
+@dataclass(frozen=True)
+class Pointer:
+    version_id: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    manifest: Manifest
+    pointer: Pointer
+    uploaded_files: tuple[str, ...]
+    uploaded_bytes: int
+    put_requests: int
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    kept: tuple[str, ...]
+    deleted_versions: tuple[str, ...]
+    deleted_bodies: int
+
+
+class SnapshotStore:
+    """The snapshots of ``collection`` in ``bucket``."""
+
+    def __init__(self, s3: S3Client, bucket: str, collection: str, *, workers: int = 4) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.collection = collection
+        self.workers = workers
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def read_pointer(self) -> Pointer | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=pointer_key(self.collection))
+        except ClientError as error:
+            if _code(error) in {"NoSuchKey", "404"}:
+                return None
+            raise
+        version_id = response["Body"].read().decode().strip()
+        if not VERSION_ID_PATTERN.fullmatch(version_id):
+            raise SnapshotError(
+                f"s3://{self.bucket}/{pointer_key(self.collection)} holds {version_id!r}, no version id"
+            )
+        return Pointer(version_id, response["ETag"])
+
+    def read_manifest(self, version_id: str) -> Manifest:
+        key = manifest_key(self.collection, version_id)
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return Manifest.model_validate_json(body)
+        except ClientError as error:
+            raise SnapshotError(f"cannot read s3://{self.bucket}/{key}: {_code(error)}") from None
+        except ValidationError as error:
+            raise SnapshotIntegrityError(
+                f"s3://{self.bucket}/{key} is not a valid manifest: {error}"
+            ) from None
+
+    def versions(self) -> list[str]:
+        """Every version with a manifest, oldest first."""
+        prefix = versions_prefix(self.collection)
+        found = {
+            item["Key"][len(prefix) :].split("/", 1)[0]
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if item["Key"].endswith("/manifest.json")
+        }
+        return sorted(version for version in found if VERSION_ID_PATTERN.fullmatch(version))
+
+    # -- publishing ---------------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        directory: Path,
+        *,
+        expected: Pointer | None,
+        fencing_token: int,
+        count: int,
+        guard: Callable[[], None] | None = None,
+    ) -> PublishReport:
+        """Publish the closed Chroma directory as a new version and move the pointer to it.
+
+        ``expected`` is the pointer read before the work started (None: there was none); ``guard`` runs just
+        before the pointer moves and raises if the writer may no longer publish (its lease is gone).
+        """
+        files = scan_directory(directory)
+        manifest = Manifest(
+            version_id=new_version_id(after=expected.version_id if expected else None),
+            collection=self.collection,
+            created_at=datetime.now(UTC).isoformat(),
+            chromadb_version=chromadb.__version__,
+            count=count,
+            parent_version=expected.version_id if expected else None,
+            fencing_token=fencing_token,
+            files=files,
+        )
+        uploaded = self._upload_missing_bodies(directory, files)
+        crash_point("after_bodies")
+        self._put(
+            manifest_key(self.collection, manifest.version_id),
+            manifest.model_dump_json(indent=1),
+            IfNoneMatch="*",
+        )
+        crash_point("after_manifest")
+        if guard is not None:
+            guard()
+        crash_point("before_pointer")
+        condition = {"IfMatch": expected.etag} if expected else {"IfNoneMatch": "*"}
+        etag = self._put(pointer_key(self.collection), manifest.version_id, **condition)
+        crash_point("after_pointer")
+        return PublishReport(
+            manifest=manifest,
+            pointer=Pointer(manifest.version_id, etag),
+            uploaded_files=tuple(entry.path for entry in uploaded),
+            uploaded_bytes=sum(entry.size for entry in uploaded),
+            put_requests=len(uploaded) + 2,
+        )
+
+    def _upload_missing_bodies(self, directory: Path, files: tuple[ManifestFile, ...]) -> list[ManifestFile]:
+        unique = {entry.sha256: entry for entry in files}
+        missing = [
+            entry for entry in unique.values() if not self._exists(body_key(self.collection, entry.sha256))
+        ]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(lambda entry: self._upload_body(directory, entry), missing))
+        return missing
+
+    def _upload_body(self, directory: Path, entry: ManifestFile) -> None:
+        self.s3.upload_file(
+            str(directory / entry.path), self.bucket, body_key(self.collection, entry.sha256), Config=TRANSFER
+        )
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def _put(self, key: str, body: str, **condition: Any) -> str:
+        try:
+            etag: str = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), **condition)[
+                "ETag"
+            ]
+        except ClientError as error:
+            if _code(error) in _CONFLICT_CODES:
+                raise SnapshotConflict(
+                    f"s3://{self.bucket}/{key} changed since it was read ({_code(error)}): another compactor "
+                    "published first; nothing of this attempt is current, retry"
+                ) from None
+            raise
+        return etag
+
+    # -- restoring ----------------------------------------------------------------------------------------
+
+    def restore(
+        self, version_id: str, destination: Path, *, reuse: Callable[[str], Path | None] | None = None
+    ) -> Manifest:
+        """Write the version's files into ``destination`` (which must not exist), every sha256 checked.
+
+        ``reuse(sha256)`` may name a local file with that content (a cached version's), to copy instead of
+        downloading it.
+        """
+        manifest = self.read_manifest(version_id)
+        destination.mkdir(parents=True)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(lambda entry: self._restore_file(entry, destination, reuse), manifest.files))
+        return manifest
+
+    def _restore_file(
+        self, entry: ManifestFile, destination: Path, reuse: Callable[[str], Path | None] | None
+    ) -> None:
+        target = destination / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        local = reuse(entry.sha256) if reuse else None
+        if local is not None:
+            shutil.copyfile(local, partial)
+        else:
+            self.s3.download_file(
+                self.bucket, body_key(self.collection, entry.sha256), str(partial), Config=TRANSFER
+            )
+        digest = file_sha256(partial)
+        if digest != entry.sha256:
+            partial.unlink()
+            raise SnapshotIntegrityError(
+                f"{self.collection} file {entry.path!r}: sha256 {digest} does not match "
+                f"the manifest's {entry.sha256}"
+            )
+        partial.rename(target)
+
+    # -- retention ----------------------------------------------------------------------------------------
+
+    def retain(self, *, keep: int = 4, grace: timedelta = timedelta(hours=1)) -> RetentionReport:
+        """Keep the newest ``keep`` versions and the one the pointer names; delete the rest, then every body
+        no kept version uses and that is older than ``grace`` (a publisher may be uploading it right now)."""
+        pointer = self.read_pointer()
+        versions = self.versions()
+        kept = set(versions[-keep:]) | ({pointer.version_id} if pointer else set())
+        doomed = [version for version in versions if version not in kept]
+        for version in doomed:
+            self.s3.delete_object(Bucket=self.bucket, Key=manifest_key(self.collection, version))
+        used = {
+            entry.sha256
+            for version in kept
+            if version in versions
+            for entry in self.read_manifest(version).files
+        }
+        cutoff = datetime.now(UTC) - grace
+        prefix = bodies_prefix(self.collection)
+        stale = [
+            item["Key"]
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if item["Key"][len(prefix) :] not in used and item["LastModified"] < cutoff
+        ]
+        for key in stale:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        return RetentionReport(tuple(sorted(kept)), tuple(doomed), len(stale))
+
+
+def empty_snapshot_dir(collection: str, parent: Path) -> Path:
+    """A closed Chroma directory holding one empty ``collection``, for the very first version."""
+    directory = Path(tempfile.mkdtemp(prefix=f"empty-{collection}-", dir=parent))
+    with open_chroma(directory) as client:
+        open_collection(client, collection)
+    return directory
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
