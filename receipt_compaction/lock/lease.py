@@ -1,8 +1,9 @@
 """A lease per collection in DynamoDB, with heartbeat and a fencing token.
 
 Item: ``PK = LOCK#{collection}``, ``SK = LOCK``, with ``owner``, ``expires_at`` (epoch ms), ``fencing_token``
-and ``time_to_live`` (epoch s, for the table's TTL). Acquire is one conditional UpdateItem (no owner, or expired)
-that also adds 1 to the token, so tokens increase across owners forever (release never deletes the item).
+and ``time_to_live`` (epoch s, for the table's TTL). Acquire is one conditional UpdateItem (no owner, or
+expired) that also adds 1 to the token, so tokens increase across owners forever (release never deletes the
+item).
 Heartbeat and release are conditioned on owner *and* token: a stale owner can neither extend nor end the
 new owner's lease. A heartbeat that finds the lease gone, or cannot renew it before it expires, sets
 ``lost``; ``check()`` then refuses the publish. The lease only saves wasted work: the conditional pointer
