@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["CLIENT_CONFIG", "AwsClients", "sqs_client"]
+__all__ = ["CLIENT_CONFIG", "AwsClients", "handler_clients", "sqs_client"]
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
@@ -61,3 +61,14 @@ class AwsClients:
             sqs=session.client("sqs", **kwargs),
             s3=session.client("s3", **kwargs),
         )
+
+
+def handler_clients(region: str) -> AwsClients:
+    """All four clients for a handler, reused across invocations of the same environment."""
+    return _handler_clients(region, _endpoint_settings("all"))
+
+
+@functools.cache
+def _handler_clients(region: str, endpoints: tuple[str | None, str | None]) -> AwsClients:
+    del endpoints  # only the cache key, as above
+    return AwsClients.connect(region_name=region)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName
 
-__all__ = ["QUEUE_URL_VARIABLES", "SettingsError", "StreamProcessorSettings", "aws_region", "require_env"]
+__all__ = [
+    "QUEUE_URL_VARIABLES",
+    "CompactionSettings",
+    "SettingsError",
+    "StreamProcessorSettings",
+    "aws_region",
+    "require_env",
+]
 
 QUEUE_URL_VARIABLES: Mapping[CollectionName, str] = {"lines": "LINES_QUEUE_URL", "words": "WORDS_QUEUE_URL"}
 
@@ -49,3 +58,39 @@ class StreamProcessorSettings:
             for collection in COLLECTIONS
         }
         return cls(region=aws_region(env), queue_urls=urls)
+
+
+@dataclass(frozen=True)
+class CompactionSettings:
+    table_name: str
+    bucket: str
+    efs_root: Path
+    region: str
+    lease_seconds: float = 120.0
+    keep_versions: int = 4
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CompactionSettings:
+        env = os.environ if environ is None else environ
+        efs_root = env.get("EFS_ROOT") or str(Path(tempfile.gettempdir()) / "receipt-compaction-efs")
+        return cls(
+            table_name=require_env("DYNAMODB_TABLE_NAME", "the name of the receipts table", env),
+            bucket=require_env("CHROMADB_BUCKET", "the bucket holding snapshots and deltas", env),
+            efs_root=Path(efs_root),
+            region=aws_region(env),
+            lease_seconds=_positive(env, "COMPACTION_LEASE_SECONDS", 120.0),
+            keep_versions=int(_positive(env, "COMPACTION_KEEP_VERSIONS", 4)),
+        )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise SettingsError(f"environment variable {name} is {raw!r}: it must be a positive number")
+    return value

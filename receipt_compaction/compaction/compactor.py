@@ -62,6 +62,13 @@ class CompactionResult:
     updated: int
     deleted: int
     merged_runs: tuple[MergedRun, ...]
+    count: int
+    """How many embeddings the collection holds afterwards."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the directory differs from before (so a new version is worth publishing)."""
+        return bool(self.updated or self.deleted or self.merged_runs)
 
     @property
     def failed_message_ids(self) -> list[str]:
@@ -135,12 +142,14 @@ def compact(
             if message.entity_class is not CompactionRun:
                 batch.scopes[message.receipt].append((scope_of(message), message.message_id))
         changes = _reconcile(context, batch)
+        count = context.collection.count()
     return CompactionResult(
         collection=collection,
         outcomes=tuple(_outcome(message.message_id, batch) for message in messages),
         updated=len(changes.updates),
         deleted=len(changes.deletes),
         merged_runs=tuple(run for run in batch.merged if not set(run.message_ids) & set(batch.failures)),
+        count=count,
     )
 
 

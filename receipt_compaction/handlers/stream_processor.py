@@ -8,14 +8,17 @@ messages could not be published; the event source retries from the lowest of the
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.aws import sqs_client
+from receipt_compaction.handlers.events import event_records
 from receipt_compaction.settings import StreamProcessorSettings
 from receipt_compaction.stream import QueuePublisher, process_stream_records
 
-__all__ = ["lambda_handler", "stream_event_records"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["lambda_handler"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,15 +26,6 @@ logger = logging.getLogger(__name__)
 def lambda_handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
     settings = StreamProcessorSettings.from_env()
     publisher = QueuePublisher(sqs_client(settings.region), settings.queue_urls)
-    result = process_stream_records(stream_event_records(event), publisher=publisher)
+    result = process_stream_records(event_records(event, source="a DynamoDB stream"), publisher=publisher)
     logger.info("stream batch processed: %s", result.summary())
     return result.response()
-
-
-def stream_event_records(event: object) -> list[object]:
-    """The ``Records`` of a DynamoDB stream event; anything else is a clear error, not a silent no-op."""
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list):
-        found = sorted(map(str, event)) if isinstance(event, Mapping) else type(event).__name__
-        raise ValueError(f"expected a DynamoDB stream event with a 'Records' list, got {found}")
-    return records
