@@ -9,6 +9,7 @@ each sha256 checked before the file is used.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,8 @@ __all__ = [
     "SnapshotStore",
     "empty_snapshot_dir",
 ]
+
+logger = logging.getLogger(__name__)
 
 TRANSFER = TransferConfig(
     multipart_threshold=64 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
@@ -178,7 +181,11 @@ class SnapshotStore:
             guard()
         crash_point("before_pointer")
         condition = {"IfMatch": expected.etag} if expected else {"IfNoneMatch": "*"}
-        etag = self._put(pointer_key(self.collection), manifest.version_id, **condition)
+        try:
+            etag = self._put(pointer_key(self.collection), manifest.version_id, **condition)
+        except SnapshotConflict:
+            self._forget(manifest.version_id)
+            raise
         crash_point("after_pointer")
         return PublishReport(
             manifest=manifest,
@@ -187,6 +194,13 @@ class SnapshotStore:
             uploaded_bytes=sum(entry.size for entry in uploaded),
             put_requests=len(uploaded) + 2,
         )
+
+    def _forget(self, version_id: str) -> None:
+        """Best effort: drop the manifest of a version that lost the race (retention would, later)."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=manifest_key(self.collection, version_id))
+        except ClientError as error:
+            logger.warning("could not delete the losing manifest %s: %s", version_id, error)
 
     def _upload_missing_bodies(self, directory: Path, files: tuple[ManifestFile, ...]) -> list[ManifestFile]:
         unique = {entry.sha256: entry for entry in files}
@@ -266,20 +280,22 @@ class SnapshotStore:
     # -- retention ----------------------------------------------------------------------------------------
 
     def retain(self, *, keep: int = 4, grace: timedelta = timedelta(hours=1)) -> RetentionReport:
-        """Keep the newest ``keep`` versions and the one the pointer names; delete the rest, then every body
-        no kept version uses and that is older than ``grace`` (a publisher may be uploading it right now)."""
+        """Keep the pointer's version and its ``keep - 1`` nearest ancestors; delete every older version (and
+        orphans of lost races), then every body no kept version uses that is older than ``grace``.
+
+        Versions newer than the pointer are a publish in flight (its manifest is written, the pointer not yet
+        moved): they and the bodies they use are left alone.
+        """
         pointer = self.read_pointer()
+        if pointer is None:
+            return RetentionReport((), (), 0)
         versions = self.versions()
-        kept = set(versions[-keep:]) | ({pointer.version_id} if pointer else set())
+        kept = self._ancestry(pointer.version_id, keep)
+        kept |= {version for version in versions if version > pointer.version_id}
         doomed = [version for version in versions if version not in kept]
+        used = {entry.sha256 for version in sorted(kept) for entry in self.read_manifest(version).files}
         for version in doomed:
             self.s3.delete_object(Bucket=self.bucket, Key=manifest_key(self.collection, version))
-        used = {
-            entry.sha256
-            for version in kept
-            if version in versions
-            for entry in self.read_manifest(version).files
-        }
         cutoff = datetime.now(UTC) - grace
         prefix = bodies_prefix(self.collection)
         stale = [
@@ -291,6 +307,14 @@ class SnapshotStore:
         for key in stale:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         return RetentionReport(tuple(sorted(kept)), tuple(doomed), len(stale))
+
+    def _ancestry(self, version_id: str, keep: int) -> set[str]:
+        chain: set[str] = set()
+        current: str | None = version_id
+        while current is not None and len(chain) < max(1, keep):
+            chain.add(current)
+            current = self.read_manifest(current).parent_version
+        return chain
 
 
 def empty_snapshot_dir(collection: str, parent: Path) -> Path:
