@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from world import World
 
 from receipt_compaction.chroma_store import get_all, open_chroma, open_collection
 from receipt_compaction.embedding import embed_receipts
@@ -24,7 +25,6 @@ from receipt_compaction.snapshot import (
 )
 from receipt_compaction.snapshot.layout import body_key, manifest_key
 from receipt_compaction.state import ReceiptKey, ReceiptState
-from world import World
 
 IMAGE = "4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8"
 
