@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import Table
+
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.lock import LeaseBusy, LeaseLost, acquire_lease, lock_key
 

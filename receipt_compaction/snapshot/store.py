@@ -177,14 +177,14 @@ class SnapshotStore:
             IfNoneMatch="*",
         )
         crash_point("after_manifest")
-        if guard is not None:
-            guard()
-        crash_point("before_pointer")
-        condition = {"IfMatch": expected.etag} if expected else {"IfNoneMatch": "*"}
         try:
+            if guard is not None:
+                guard()
+            crash_point("before_pointer")
+            condition = {"IfMatch": expected.etag} if expected else {"IfNoneMatch": "*"}
             etag = self._put(pointer_key(self.collection), manifest.version_id, **condition)
-        except SnapshotConflict:
-            self._forget(manifest.version_id)
+        except Exception:
+            self._forget(manifest.version_id)  # this version will never be current
             raise
         crash_point("after_pointer")
         return PublishReport(
