@@ -1,7 +1,7 @@
 """Opening a snapshot directory in a child process: a corrupt HNSW file can crash chromadb itself.
 
-The child opens a private copy (opening a Chroma directory can write to it), prints the collection's count
-and a sample of ids as JSON, and exits; a crash, a timeout or a wrong count is a clear error here.
+The child opens a private copy (opening a Chroma directory can write to it), prints the collection's count,
+which sample ids it found and whether a stored vector finds itself through the index, as JSON, and exits; a crash, a timeout or a wrong count is a clear error here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ path, name, sample = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with open_chroma(path) as client:
     collection = open_collection(client, name)
     found = collection.get(ids=sample, include=[])["ids"] if sample else []
-    print(json.dumps({"count": collection.count(), "found": found}))
+    nearest_ok = True
+    probe = collection.get(limit=1, include=["embeddings"])
+    if probe["ids"]:
+        # a nearest-neighbour query reads the HNSW index itself, which count() and get() never touch
+        hit = collection.query(query_embeddings=[probe["embeddings"][0]], n_results=1, include=["distances"])
+        nearest_ok = bool(hit["distances"][0]) and hit["distances"][0][0] < 1e-3
+    print(json.dumps({"count": collection.count(), "found": found, "nearest_ok": nearest_ok}))
 """
 
 
@@ -68,6 +74,8 @@ def verify_snapshot(
         raise RuntimeError(
             f"the snapshot at {path} holds {report.count} records, its manifest says {expected_count}"
         )
+    if not found["nearest_ok"]:
+        raise RuntimeError(f"the snapshot at {path} answers a query for a stored vector with another one")
     if report.missing_ids:
         raise RuntimeError(f"the snapshot at {path} lacks ids {list(report.missing_ids)[:5]}")
     return report
