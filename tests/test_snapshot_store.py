@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -131,19 +132,26 @@ def test_a_metadata_only_compaction_uploads_only_the_sqlite_body(world: World) -
     assert second.manifest.version_id > first.manifest.version_id
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("stored", r"words file 'chroma.sqlite3': s3://\S+ is damaged"),  # a byte flipped in the stored gzip
+        ("content", r"words file 'chroma.sqlite3': sha256 [0-9a-f]{64} does not match the manifest's"),
+    ],
+)
 def test_a_flipped_byte_fails_the_restore_by_name_and_leaves_the_pointer(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, damage: str, message: str
 ) -> None:
     store = SnapshotStore(world.clients.s3, world.bucket, "words")
     report = store.publish(seeded(world, 1), expected=None, fencing_token=1, count=7)
     entry = next(e for e in report.manifest.files if e.path == "chroma.sqlite3")
     key = body_key("words", entry.sha256)
-    data = bytearray(world.clients.s3.get_object(Bucket=world.bucket, Key=key)["Body"].read())
+    stored = world.clients.s3.get_object(Bucket=world.bucket, Key=key)["Body"].read()
+    data = bytearray(stored if damage == "stored" else gzip.decompress(stored))
     data[len(data) // 2] ^= 0xFF
-    world.clients.s3.put_object(Bucket=world.bucket, Key=key, Body=bytes(data))
-    with pytest.raises(
-        SnapshotIntegrityError, match=r"words file 'chroma.sqlite3': sha256 [0-9a-f]{64} does not match"
-    ):
+    body = bytes(data) if damage == "stored" else gzip.compress(bytes(data))
+    world.clients.s3.put_object(Bucket=world.bucket, Key=key, Body=body)
+    with pytest.raises(SnapshotIntegrityError, match=message):
         store.restore(report.manifest.version_id, tmp_path / "restored")
     assert store.read_pointer() == report.pointer
     assert not (tmp_path / "restored" / "chroma.sqlite3").exists()
@@ -225,7 +233,9 @@ def test_the_efs_cache_fetches_only_new_bodies_and_swaps_current(world: World, t
         "before-call.s3.GetObject", lambda params, **_: downloads.append(params["url_path"])
     )
     newer = cache.ensure_snapshot_available(second.manifest.version_id)
-    bodies = sorted(url.rsplit("/", 1)[1] for url in downloads if "/snapshot/bodies/" in url)
+    bodies = sorted(
+        url.rsplit("/", 1)[1].removesuffix(".gz") for url in downloads if "/snapshot/bodies/" in url
+    )
     old = {entry.sha256 for entry in first.manifest.files}
     new = sorted({entry.sha256 for entry in second.manifest.files} - old)
     assert new  # at least the sqlite file changed

@@ -17,7 +17,9 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("verify") / "chroma"
     rng = np.random.default_rng(7)
     with open_chroma(path) as client:
-        open_collection(client, "words").add(ids=[f"w{n}" for n in range(1200)], embeddings=rng.random((1200, 8)))
+        open_collection(client, "words").add(
+            ids=[f"w{n}" for n in range(1200)], embeddings=rng.random((1200, 8))
+        )
     return path
 
 

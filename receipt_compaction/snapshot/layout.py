@@ -42,8 +42,9 @@ def bodies_prefix(collection: str) -> str:
 
 
 def body_key(collection: str, sha256: str) -> str:
-    """File bodies are content-addressed: a version uploads only bodies no earlier version has."""
-    return f"{bodies_prefix(collection)}{sha256}"
+    """File bodies are content-addressed (by the raw file's sha256) and stored gzip-compressed: a version
+    uploads only bodies no earlier version has."""
+    return f"{bodies_prefix(collection)}{sha256}.gz"
 
 
 def new_version_id(*, after: str | None = None, now: datetime | None = None) -> str:

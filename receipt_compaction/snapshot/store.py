@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.crashpoints import crash_point
+from receipt_compaction.snapshot.bodies import CHUNK, compress_file, write_decoded
 from receipt_compaction.snapshot.layout import (
     VERSION_ID_PATTERN,
     bodies_prefix,
@@ -84,6 +86,7 @@ class PublishReport:
     pointer: Pointer
     uploaded_files: tuple[str, ...]
     uploaded_bytes: int
+    """Bytes of file bodies sent (compressed), manifest and pointer not included."""
     put_requests: int
 
 
@@ -169,7 +172,7 @@ class SnapshotStore:
             fencing_token=fencing_token,
             files=files,
         )
-        uploaded = self._upload_missing_bodies(directory, files)
+        uploaded, stored_bytes = self._upload_missing_bodies(directory, files)
         crash_point("after_bodies")
         self._put(
             manifest_key(self.collection, manifest.version_id),
@@ -191,7 +194,7 @@ class SnapshotStore:
             manifest=manifest,
             pointer=Pointer(manifest.version_id, etag),
             uploaded_files=tuple(entry.path for entry in uploaded),
-            uploaded_bytes=sum(entry.size for entry in uploaded),
+            uploaded_bytes=stored_bytes,
             put_requests=len(uploaded) + 2,
         )
 
@@ -202,19 +205,25 @@ class SnapshotStore:
         except ClientError as error:
             logger.warning("could not delete the losing manifest %s: %s", version_id, error)
 
-    def _upload_missing_bodies(self, directory: Path, files: tuple[ManifestFile, ...]) -> list[ManifestFile]:
+    def _upload_missing_bodies(
+        self, directory: Path, files: tuple[ManifestFile, ...]
+    ) -> tuple[list[ManifestFile], int]:
         unique = {entry.sha256: entry for entry in files}
         missing = [
             entry for entry in unique.values() if not self._exists(body_key(self.collection, entry.sha256))
         ]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(lambda entry: self._upload_body(directory, entry), missing))
-        return missing
+            stored = list(pool.map(lambda entry: self._upload_body(directory, entry), missing))
+        return missing, sum(stored)
 
-    def _upload_body(self, directory: Path, entry: ManifestFile) -> None:
-        self.s3.upload_file(
-            str(directory / entry.path), self.bucket, body_key(self.collection, entry.sha256), Config=TRANSFER
-        )
+    def _upload_body(self, directory: Path, entry: ManifestFile) -> int:
+        with tempfile.TemporaryDirectory(prefix="body-") as scratch:
+            packed = Path(scratch) / "body.gz"
+            stored = compress_file(directory / entry.path, packed)
+            self.s3.upload_file(
+                str(packed), self.bucket, body_key(self.collection, entry.sha256), Config=TRANSFER
+            )
+        return stored
 
     def _exists(self, key: str) -> bool:
         try:
@@ -264,11 +273,17 @@ class SnapshotStore:
         local = reuse(entry.sha256) if reuse else None
         if local is not None:
             shutil.copyfile(local, partial)
+            digest = file_sha256(partial)
         else:
-            self.s3.download_file(
-                self.bucket, body_key(self.collection, entry.sha256), str(partial), Config=TRANSFER
-            )
-        digest = file_sha256(partial)
+            key = body_key(self.collection, entry.sha256)
+            try:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+                digest = write_decoded(body.iter_chunks(CHUNK), partial)
+            except (ValueError, zlib.error) as error:
+                partial.unlink(missing_ok=True)
+                raise SnapshotIntegrityError(
+                    f"{self.collection} file {entry.path!r}: s3://{self.bucket}/{key} is damaged ({error})"
+                ) from None
         if digest != entry.sha256:
             partial.unlink()
             raise SnapshotIntegrityError(
@@ -293,7 +308,11 @@ class SnapshotStore:
         kept = self._ancestry(pointer.version_id, keep)
         kept |= {version for version in versions if version > pointer.version_id}
         doomed = [version for version in versions if version not in kept]
-        used = {entry.sha256 for version in sorted(kept) for entry in self.read_manifest(version).files}
+        used = {
+            body_key(self.collection, entry.sha256)
+            for version in sorted(kept)
+            for entry in self.read_manifest(version).files
+        }
         for version in doomed:
             self.s3.delete_object(Bucket=self.bucket, Key=manifest_key(self.collection, version))
         cutoff = datetime.now(UTC) - grace
@@ -302,7 +321,7 @@ class SnapshotStore:
             item["Key"]
             for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
             for item in page.get("Contents", [])
-            if item["Key"][len(prefix) :] not in used and item["LastModified"] < cutoff
+            if item["Key"] not in used and item["LastModified"] < cutoff
         ]
         for key in stale:
             self.s3.delete_object(Bucket=self.bucket, Key=key)

@@ -1,7 +1,8 @@
 """Opening a snapshot directory in a child process: a corrupt HNSW file can crash chromadb itself.
 
 The child opens a private copy (opening a Chroma directory can write to it), prints the collection's count,
-which sample ids it found and whether a stored vector finds itself through the index, as JSON, and exits; a crash, a timeout or a wrong count is a clear error here.
+which sample ids it found and whether a stored vector finds itself through the index, as JSON, and exits;
+a crash, a timeout or a wrong count is a clear error here.
 """
 
 from __future__ import annotations
