@@ -151,7 +151,8 @@ def _locked_cycle(
         published = store.publish(
             working, expected=pointer, fencing_token=lease.token, count=result.count, guard=lease.check
         )
-        cache.set_current(cache.adopt(working, published.manifest).parent.name)
+        cache.adopt(working, published.manifest)
+        cache.set_current(published.manifest.version_id)
         failures.update(_complete_runs(result, clients, settings))
         _tidy(store, cache, settings)
         return CollectionReport(collection, ids, failures, published, result)

@@ -56,7 +56,7 @@ class EFSSnapshotManager:
                 manifest = self.store.restore(
                     version_id, staging / DATA_DIR, reuse=self._cached_body_index().get
                 )
-                self._finish(staging, version_id, manifest)
+                self._finish(staging, manifest)
         return self.data_dir(version_id)
 
     def adopt(self, directory: Path, manifest: Manifest) -> Path:
@@ -64,7 +64,7 @@ class EFSSnapshotManager:
         if not self.is_available(manifest.version_id):
             with self._staging(manifest.version_id) as staging:
                 shutil.copytree(directory, staging / DATA_DIR)
-                self._finish(staging, manifest.version_id, manifest)
+                self._finish(staging, manifest)
         return self.data_dir(manifest.version_id)
 
     def working_copy(self, version_id: str, destination: str | Path | None = None) -> Path:
@@ -114,8 +114,7 @@ class EFSSnapshotManager:
         )
 
     @staticmethod
-    def _finish(staging: Path, version_id: str, manifest: Manifest) -> None:
-        del version_id
+    def _finish(staging: Path, manifest: Manifest) -> None:
         (staging / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=1))
         (staging / COMPLETE_MARKER).write_text(manifest.version_id)
 
