@@ -107,7 +107,7 @@ def malformed_records(draw: st.DrawFn) -> Any:
     return record
 
 
-batches = st.lists(malformed_records() | valid_records(), min_size=4, max_size=8)
+batches = st.lists(malformed_records() | valid_records(), min_size=5, max_size=8)  # >= 5 x 450 examples
 
 
 @pytest.mark.usefixtures("handler_env")
@@ -117,7 +117,7 @@ def test_malformed_records_never_escape_and_are_all_accounted_for(
     publisher = QueuePublisher(sqs_client("us-east-1"), queue_urls)  # type: ignore[arg-type]
     seen = {"records": 0, "messages": 0, "malformed": 0}
 
-    @settings(max_examples=400, database=None)
+    @settings(max_examples=450, database=None)
     @given(batch=batches)
     def run(batch: list[Any]) -> None:
         assert lambda_handler({"Records": batch}, None) == {"batchItemFailures": []}
