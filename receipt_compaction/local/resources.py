@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["create_queue", "create_table"]
+__all__ = ["create_bucket", "create_queue", "create_table", "empty_and_delete_bucket", "queue_arn"]
 
 
 def create_table(dynamodb: DynamoDBClient, name: str) -> str:
@@ -27,8 +29,38 @@ def create_table(dynamodb: DynamoDBClient, name: str) -> str:
     return dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
 
 
-def create_queue(sqs: SQSClient, name: str, *, fifo: bool = False) -> str:
-    """A queue (``.fifo`` appended for a FIFO queue); returns its URL."""
+def create_queue(
+    sqs: SQSClient,
+    name: str,
+    *,
+    fifo: bool = False,
+    dead_letter_arn: str | None = None,
+    max_receives: int = 3,
+) -> str:
+    """A queue (``.fifo`` appended for a FIFO queue), with a redrive policy when a DLQ is given; its URL."""
+    attributes: dict[str, str] = {}
     if fifo:
-        return sqs.create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    return sqs.create_queue(QueueName=name)["QueueUrl"]
+        name, attributes["FifoQueue"] = f"{name}.fifo", "true"
+    if dead_letter_arn:
+        policy = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receives)}
+        attributes["RedrivePolicy"] = json.dumps(policy)
+    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+
+
+def queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def create_bucket(s3: S3Client, name: str, region: str) -> None:
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+
+
+def empty_and_delete_bucket(s3: S3Client, name: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})  # type: ignore[typeddict-item]
+    s3.delete_bucket(Bucket=name)

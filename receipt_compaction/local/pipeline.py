@@ -1,0 +1,256 @@
+"""LocalPipeline: the real handlers driven by local event sources over one set of resources (DESIGN §5-6).
+
+``put``/``delete`` write the table; ``drain()`` runs the stream and queue sources until nothing is in flight
+and says what happened; ``latest_snapshot()`` downloads what the pointer names, every sha256 checked;
+``seed_receipt()`` writes a receipt and brings it into both published collections the way production does
+(a delta and a CompactionRun, then a drain).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName, line_embedding_id, word_embedding_id
+from receipt_compaction.chroma_store import open_chroma, open_collection
+from receipt_compaction.embedding import HashEmbedder, produce_delta
+from receipt_compaction.handlers import compaction, stream_processor
+from receipt_compaction.local.seeding import receipt_entities
+from receipt_compaction.local.sources import Invocation, QueueSource, StreamSource, failure_message
+from receipt_compaction.snapshot import SnapshotStore
+from receipt_compaction.state import ReceiptKey, load_receipt_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from receipt_compaction.aws import AwsClients
+    from receipt_compaction.embedding import Embedder
+    from receipt_compaction.entities import Entity
+    from receipt_compaction.local.environment import PipelineResources
+
+__all__ = ["DrainReport", "DrainStuck", "LocalPipeline", "SeededReceipt", "SnapshotView"]
+
+MAX_INVOCATIONS = 10_000
+
+
+class DrainStuck(RuntimeError):
+    """The sources kept working without ever running dry."""
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    """What one ``drain()`` did."""
+
+    records: int
+    messages: int
+    invocations: tuple[Invocation, ...]
+    batch_item_failures: tuple[str, ...]
+    dlq_arrivals: dict[str, int]
+    on_failure_arrivals: int
+    published_versions: dict[str, tuple[str, ...]]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+@dataclass(frozen=True)
+class SeededReceipt:
+    image_id: str
+    receipt_id: int
+    line_ids: tuple[str, ...]
+    word_ids: tuple[str, ...]
+    report: DrainReport
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """A downloaded, checked version of one collection, read-only, with chromadb's ``get`` shape."""
+
+    collection: str
+    version_id: str
+    path: Path
+
+    def count(self) -> int:
+        with open_chroma(self.path) as client:
+            return open_collection(client, self.collection).count()
+
+    def get(self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        with open_chroma(self.path) as client:
+            found = open_collection(client, self.collection).get(
+                ids=list(ids) if ids is not None else None,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas"],
+            )
+        return dict(found)
+
+
+@dataclass
+class LocalPipeline:
+    clients: AwsClients
+    resources: PipelineResources
+    environ: Mapping[str, str]
+    """Everything the handlers read from the environment: the backend's variables and the resources'."""
+    embedder: Embedder = field(default_factory=lambda: HashEmbedder(16))
+    reports: list[DrainReport] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stream = StreamSource(
+            self.clients.dynamodbstreams,
+            self.resources.stream_arn,
+            self._with_environ(stream_processor.lambda_handler),
+            on_failure=self._send_to_on_failure,
+        )
+        self._queues = [
+            QueueSource(
+                self.clients.sqs,
+                self.resources.queue_urls[collection],
+                self._with_environ(compaction.lambda_handler),
+                name=collection,
+                region=self.resources.region,
+            )
+            for collection in COLLECTIONS
+        ]
+        self._on_failure_sent = 0
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def put(self, entity: Entity) -> None:
+        self.clients.dynamodb.put_item(TableName=self.resources.table_name, Item=entity.to_item())
+
+    def delete(self, entity: Entity) -> None:
+        self.clients.dynamodb.delete_item(TableName=self.resources.table_name, Key=entity.key())
+
+    def seed_receipt(
+        self,
+        *,
+        image_id: str,
+        receipt_id: int,
+        lines: Sequence[Sequence[str]],
+        merchant_name: str | None = None,
+    ) -> SeededReceipt:
+        """Write the receipt's items, embed them through a delta and a CompactionRun, and drain."""
+        for entity in receipt_entities(
+            image_id=image_id, receipt_id=receipt_id, lines=lines, merchant_name=merchant_name
+        ):
+            self.put(entity)
+        state = load_receipt_state(
+            self.clients.dynamodb, self.resources.table_name, ReceiptKey(image_id, receipt_id)
+        )
+        produce_delta(
+            state,
+            run_id=f"seed-{uuid.uuid4().hex[:12]}",
+            clients=self.clients,
+            table_name=self.resources.table_name,
+            bucket=self.resources.bucket,
+            embedder=self.embedder,
+        )
+        report = self.drain()
+        return SeededReceipt(
+            image_id=image_id,
+            receipt_id=receipt_id,
+            line_ids=tuple(line_embedding_id(image_id, receipt_id, line) for line in state.lines),
+            word_ids=tuple(word_embedding_id(image_id, receipt_id, *word) for word in state.words),
+            report=report,
+        )
+
+    # -- draining -----------------------------------------------------------------------------------------
+
+    def drain(self, *, max_invocations: int = MAX_INVOCATIONS) -> DrainReport:
+        """Run the stream and both queues until nothing is in flight; returns what happened."""
+        before_versions = {c: set(self._store(c).versions()) for c in COLLECTIONS}
+        before_dlq = {c: self._queue_depth(self.resources.dlq_urls[c]) for c in COLLECTIONS}
+        records_before, sent_before = self._stream.records_read, self._on_failure_sent
+        first_before = sum(queue.first_deliveries for queue in self._queues)
+        invocations: list[Invocation] = []
+        while True:
+            self._stream.read()
+            progressed = self._run(self._stream.invoke_once, invocations, max_invocations)
+            for queue in self._queues:
+                progressed |= self._run(queue.invoke_once, invocations, max_invocations)
+            if not progressed and not self._in_flight() and not self._stream.read():
+                break
+        report = DrainReport(
+            records=self._stream.records_read - records_before,
+            messages=sum(queue.first_deliveries for queue in self._queues) - first_before,
+            invocations=tuple(invocations),
+            batch_item_failures=tuple(f for invocation in invocations for f in invocation.failures),
+            dlq_arrivals={
+                c: self._queue_depth(self.resources.dlq_urls[c]) - before_dlq[c] for c in COLLECTIONS
+            },
+            on_failure_arrivals=self._on_failure_sent - sent_before,
+            published_versions={
+                c: tuple(sorted(set(self._store(c).versions()) - before_versions[c])) for c in COLLECTIONS
+            },
+        )
+        self.reports.append(report)
+        return report
+
+    @staticmethod
+    def _run(step: Any, invocations: list[Invocation], limit: int) -> bool:
+        progressed = False
+        while (invocation := step()) is not None:
+            invocations.append(invocation)
+            progressed = True
+            if len(invocations) > limit:
+                raise DrainStuck(f"drain() made {limit} invocations without running dry: {invocation}")
+        return progressed
+
+    def _in_flight(self) -> bool:
+        return self._stream.in_flight() or any(queue.in_flight() for queue in self._queues)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def latest_snapshot(self, collection: CollectionName) -> SnapshotView:
+        """Download the version the pointer names into a fresh directory, checking every sha256."""
+        store = self._store(collection)
+        pointer = store.read_pointer()
+        if pointer is None:
+            raise LookupError(
+                f"no {collection!r} snapshot has been published in s3://{self.resources.bucket}"
+            )
+        target = self.resources.work_dir / f"snapshot-{collection}-{uuid.uuid4().hex[:8]}"
+        store.restore(pointer.version_id, target)
+        return SnapshotView(collection, pointer.version_id, target)
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _store(self, collection: str) -> SnapshotStore:
+        return SnapshotStore(self.clients.s3, self.resources.bucket, collection)
+
+    def _queue_depth(self, url: str) -> int:
+        attributes = self.clients.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    def _send_to_on_failure(self, records: list[dict[str, Any]], reason: str) -> None:
+        self.clients.sqs.send_message(
+            QueueUrl=self.resources.on_failure_url, MessageBody=failure_message(records, reason)
+        )
+        self._on_failure_sent += len(records)
+
+    def _with_environ(self, handler: Any) -> Any:
+        def invoke(event: dict[str, Any], context: object) -> Any:
+            with _environ(self.environ):
+                return handler(event, context)
+
+        return invoke
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
