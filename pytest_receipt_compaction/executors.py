@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 LOCALSTACK_HINT = "start it with `docker compose -f localstack/docker-compose.yml up -d`"
+LOCALSTACK_IMAGE = "localstack/localstack:4.0"
+"""A tag that runs without an auth token; newer images need LOCALSTACK_AUTH_TOKEN (passed on if set)."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -36,31 +38,35 @@ class BackendUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Backend:
-    """A running endpoint: where it is and the credentials to use with it."""
+    """A running endpoint: where it is and the credentials to use with it.
+
+    ``endpoint_url`` None means real AWS: boto3's default endpoints and credential chain.
+    """
 
     name: str
-    endpoint_url: str
+    endpoint_url: str | None
     region: str
-    access_key_id: str = "testing"
-    secret_access_key: str = "testing"
+    access_key_id: str | None = "testing"
+    secret_access_key: str | None = "testing"  # emulator credentials, never real ones
 
     def client_kwargs(self) -> dict[str, Any]:
-        return {
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region,
-            "aws_access_key_id": self.access_key_id,
-            "aws_secret_access_key": self.secret_access_key,
-        }
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url is not None:
+            kwargs["endpoint_url"] = self.endpoint_url
+        if self.access_key_id is not None:
+            kwargs["aws_access_key_id"] = self.access_key_id
+            kwargs["aws_secret_access_key"] = self.secret_access_key
+        return kwargs
 
     def environ(self) -> dict[str, str]:
         """The variables that point boto3 (and so the handlers) at this backend."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
-        }
+        environ = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        if self.endpoint_url is not None:
+            environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if self.access_key_id is not None and self.secret_access_key is not None:
+            environ["AWS_ACCESS_KEY_ID"] = self.access_key_id
+            environ["AWS_SECRET_ACCESS_KEY"] = self.secret_access_key
+        return environ
 
 
 class Executor(Protocol):
@@ -167,9 +173,84 @@ def _probe(url: str, *, timeout: float) -> Exception | None:
         return error
 
 
+class LocalStackExecutor(_ContextManaged):
+    """LocalStack in a container started with testcontainers, when a Docker engine answers."""
+
+    def __init__(self, *, region: str, image: str = LOCALSTACK_IMAGE, start_timeout: float = 120.0) -> None:
+        self.region = region
+        self.image = image
+        self.start_timeout = start_timeout
+        self._container: Any = None
+
+    def start(self) -> Backend:
+        try:
+            import docker  # noqa: PLC0415 - optional dependency
+            from testcontainers.localstack import LocalStackContainer  # noqa: PLC0415
+
+            docker.from_env(timeout=5).ping()
+        except ImportError as error:
+            raise BackendUnavailable(
+                f"backend 'localstack' needs testcontainers ({error}): "
+                "`pip install 'receipt-compaction[localstack]'`, or run LocalStack yourself and pass "
+                "--receipt-compaction-endpoint=http://127.0.0.1:4566"
+            ) from None
+        except Exception as error:  # docker raises several kinds when no engine answers
+            raise BackendUnavailable(
+                "backend 'localstack' needs a Docker engine and none answered "
+                f"({type(error).__name__}): start Docker, or run LocalStack elsewhere and pass "
+                "--receipt-compaction-endpoint=URL, or use --receipt-compaction-backend=moto"
+            ) from None
+        container = LocalStackContainer(image=self.image, region_name=self.region)
+        container.with_env("SERVICES", "dynamodb,dynamodbstreams,sqs,s3")
+        if token := os.environ.get("LOCALSTACK_AUTH_TOKEN"):
+            container.with_env("LOCALSTACK_AUTH_TOKEN", token)
+        self._container = container.start()
+        return Backend(
+            name="localstack",
+            endpoint_url=container.get_url(),
+            region=self.region,
+            access_key_id="test",
+            secret_access_key="test",
+        )
+
+    def stop(self) -> None:
+        if self._container is not None:
+            self._container.stop()
+            self._container = None
+
+
+class AwsExecutor(_ContextManaged):
+    """Real AWS (opt-in): boto3's default credential chain; resources get unique names and are removed."""
+
+    def __init__(self, *, region: str) -> None:
+        self.region = region
+
+    def start(self) -> Backend:
+        import boto3  # noqa: PLC0415 - boto3 is a core dependency; imported here to keep this module light
+
+        credentials = boto3.session.Session(region_name=self.region).get_credentials()
+        if credentials is None:
+            raise BackendUnavailable(
+                "backend 'aws' found no AWS credentials in boto3's default chain: set a profile or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use --receipt-compaction-backend=moto"
+            )
+        return Backend(
+            name="aws", endpoint_url=None, region=self.region, access_key_id=None, secret_access_key=None
+        )
+
+    def stop(self) -> None:
+        """Nothing to stop; every fixture removes the resources it created."""
+
+
 def make_executor(*, backend: str, endpoint: str | None, region: str, start_timeout: float) -> Executor:
     if endpoint:
-        return ExternalEndpointExecutor(endpoint_url=endpoint, region=region, timeout=start_timeout)
+        return ExternalEndpointExecutor(
+            endpoint_url=endpoint, region=region, timeout=start_timeout, name=backend
+        )
     if backend == "moto":
         return MotoServerExecutor(region=region, start_timeout=start_timeout)
-    raise BackendUnavailable(f"unknown backend {backend!r}: use --receipt-compaction-backend=moto")
+    if backend == "localstack":
+        return LocalStackExecutor(region=region, start_timeout=max(start_timeout, 60.0))
+    if backend == "aws":
+        return AwsExecutor(region=region)
+    raise BackendUnavailable(f"unknown backend {backend!r}: use moto, localstack or aws")

@@ -50,9 +50,10 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option(
         "backend",
-        "which AWS endpoints the fixtures start: 'moto' runs moto's server in-process on 127.0.0.1",
+        "which AWS endpoints the fixtures use: 'moto' runs moto's server in-process on 127.0.0.1; "
+        "'localstack' starts LocalStack with testcontainers (needs Docker); 'aws' uses your real account",
         "moto",
-        ("moto",),
+        ("moto", "localstack", "aws"),
     ),
     Option(
         "endpoint",
@@ -61,6 +62,12 @@ OPTIONS: tuple[Option, ...] = (
         None,
     ),
     Option("region", "AWS region of the clients and resources", "us-east-1"),
+    Option(
+        "keep-artifacts",
+        "after a failed test, keep its Chroma directories and write its drain reports as JSON beside them",
+        "false",
+        ("true", "false", "1", "0", "yes", "no"),
+    ),
     Option(
         "start-timeout",
         "seconds to wait for the backend to start or answer before the tests that need it are skipped",
@@ -75,6 +82,7 @@ class HarnessSettings:
     endpoint: str | None
     region: str
     start_timeout: float
+    keep_artifacts: bool = False
 
 
 def resolve_settings(
@@ -90,7 +98,11 @@ def resolve_settings(
     assert region is not None
     assert timeout is not None
     return HarnessSettings(
-        backend=backend, endpoint=values["endpoint"], region=region, start_timeout=_seconds(timeout)
+        backend=backend,
+        endpoint=values["endpoint"],
+        region=region,
+        start_timeout=_seconds(timeout),
+        keep_artifacts=values["keep_artifacts"] in ("true", "1", "yes"),
     )
 
 

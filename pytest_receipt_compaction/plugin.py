@@ -6,6 +6,7 @@ lives in ``receipt_compaction`` and ``pytest_receipt_compaction.executors``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,13 +14,28 @@ import pytest
 from pytest_receipt_compaction.executors import Backend, BackendUnavailable, make_executor
 from pytest_receipt_compaction.options import OPTIONS, HarnessSettings, OptionError, resolve_settings
 from receipt_compaction.aws import AwsClients
+from receipt_compaction.local.environment import PipelineResources, pipeline_resources
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
+    from pathlib import Path
 
-__all__ = ["aws_clients", "compaction_backend"]
+    from receipt_compaction.local.pipeline import LocalPipeline
+
+__all__ = ["aws_clients", "compaction_backend", "compaction_env", "pipeline"]
 
 _SETTINGS_KEY = pytest.StashKey[HarnessSettings]()
+_REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@dataclass(frozen=True)
+class CompactionEnv:
+    """What ``compaction_env`` yields: the resources, the backend, and the environment the handlers read."""
+
+    resources: PipelineResources
+    backend: Backend
+    environ: dict[str, str]
+    root: Path
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,3 +95,52 @@ def compaction_backend(pytestconfig: pytest.Config) -> Iterator[Backend]:
 def aws_clients(compaction_backend: Backend) -> AwsClients:
     """Session: boto3 clients (``dynamodb``, ``dynamodbstreams``, ``sqs``, ``s3``) bound to the backend."""
     return AwsClients.connect(**compaction_backend.client_kwargs())
+
+
+@pytest.fixture
+def compaction_env(
+    compaction_backend: Backend, aws_clients: AwsClients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CompactionEnv]:
+    """Function: a uniquely named table with its stream, ``lines``/``words`` queues with DLQs, a stream
+    on-failure queue, a bucket and local EFS/work directories, torn down after the test; the handlers'
+    environment variables are set for the test's duration."""
+    root = tmp_path / "receipt-compaction"
+    with pipeline_resources(aws_clients, root=root, region=compaction_backend.region) as resources:
+        environ = {**compaction_backend.environ(), **resources.environ()}
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        yield CompactionEnv(resources, compaction_backend, environ, root)
+
+
+@pytest.fixture
+def pipeline(
+    request: pytest.FixtureRequest, compaction_env: CompactionEnv, aws_clients: AwsClients
+) -> Iterator[LocalPipeline]:
+    """Function: the local driver over ``compaction_env``: ``seed_receipt``, ``put``, ``delete``, ``drain``,
+    ``latest_snapshot``."""
+    from receipt_compaction.local.pipeline import LocalPipeline  # noqa: PLC0415 - chromadb only when used
+
+    driver = LocalPipeline(aws_clients, compaction_env.resources, compaction_env.environ)
+    yield driver
+    if harness_settings(request.config).keep_artifacts and _failed(request.node):
+        path = compaction_env.root / "drain-reports.json"
+        path.write_text("[" + ",\n".join(report.to_json() for report in driver.reports) + "]\n")
+        request.node.add_report_section(
+            "teardown",
+            "receipt-compaction",
+            f"artifacts kept in {compaction_env.root} (drain reports: {path})",
+        )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(_REPORTS_KEY, {})[report.when] = report
+    return report
+
+
+def _failed(item: pytest.Item) -> bool:
+    reports = item.stash.get(_REPORTS_KEY, {})
+    return any(report.failed for report in reports.values())

@@ -14,7 +14,8 @@ from pytest_receipt_compaction.plugin import harness_settings
 
 def test_settings(pytestconfig):
     settings = harness_settings(pytestconfig)
-    print("SETTINGS", settings.backend, settings.endpoint, settings.region, settings.start_timeout)
+    print("SETTINGS", settings.backend, settings.endpoint, settings.region, settings.start_timeout,
+          settings.keep_artifacts)
 """
 
 
@@ -32,6 +33,7 @@ def test_help_lists_the_option_group(pytester: pytest.Pytester) -> None:
             "*--receipt-compaction-backend=BACKEND*",
             "*--receipt-compaction-endpoint=ENDPOINT*",
             "*--receipt-compaction-region=REGION*",
+            "*--receipt-compaction-keep-artifacts=KEEP-ARTIFACTS*",
             "*--receipt-compaction-start-timeout=START-TIMEOUT*",
         ]
     )
@@ -39,11 +41,11 @@ def test_help_lists_the_option_group(pytester: pytest.Pytester) -> None:
 
 
 def test_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("BACKEND", "ENDPOINT", "REGION", "START_TIMEOUT"):
+    for name in ("BACKEND", "ENDPOINT", "REGION", "START_TIMEOUT", "KEEP_ARTIFACTS"):
         monkeypatch.delenv(f"RECEIPT_COMPACTION_{name}", raising=False)
     pytester.makepyfile(SHOW_SETTINGS)
     result = pytester.runpytest("-p", "receipt_compaction", "-s")
-    assert settings_line(result) == "SETTINGS moto None us-east-1 20.0"
+    assert settings_line(result) == "SETTINGS moto None us-east-1 20.0 False"
     result.stdout.fnmatch_lines(["receipt-compaction: backend=moto endpoint=embedded region=us-east-1"])
 
 
@@ -69,9 +71,9 @@ def test_cli_beats_ini_beats_env(pytester: pytest.Pytester, monkeypatch: pytest.
     monkeypatch.setenv("RECEIPT_COMPACTION_REGION", "from-env")
     monkeypatch.setenv("RECEIPT_COMPACTION_START_TIMEOUT", "9")
     result = pytester.runpytest("-p", "receipt_compaction", "-s", "--receipt-compaction-region=from-cli")
-    assert settings_line(result).split()[3:] == ["from-cli", "7.0"]
+    assert settings_line(result).split()[3:5] == ["from-cli", "7.0"]
     result = pytester.runpytest("-p", "receipt_compaction", "-s")
-    assert settings_line(result).split()[3:] == ["from-ini", "7.0"]
+    assert settings_line(result).split()[3:5] == ["from-ini", "7.0"]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +82,7 @@ def test_cli_beats_ini_beats_env(pytester: pytest.Pytester, monkeypatch: pytest.
         (
             ["--receipt-compaction-backend=docker"],
             {},
-            "*receipt-compaction: --receipt-compaction-backend is 'docker'; it must be one of: moto*",
+            "*receipt-compaction: --receipt-compaction-backend is 'docker'; it must be one of: moto, localstack, aws*",
         ),
         (
             [],
