@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
 from pytest_receipt_compaction.faults import SqsEntryFaults
 from pytest_receipt_compaction.plugin import CompactionEnv
@@ -135,10 +135,7 @@ def test_a_failed_stream_publish_is_retried_from_its_record_and_nothing_is_lost_
     assert words.count() == 3
 
 
-@pytest.mark.usefixtures("compaction_env")
 def test_the_handlers_environment_is_set_for_the_test(compaction_env: CompactionEnv) -> None:
-    import os
-
     assert os.environ["DYNAMODB_TABLE_NAME"] == compaction_env.resources.table_name
     assert os.environ["WORDS_QUEUE_URL"] == compaction_env.resources.queue_urls["words"]
     assert os.environ["AWS_ENDPOINT_URL"] == compaction_env.backend.endpoint_url

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +84,8 @@ def test_cli_beats_ini_beats_env(pytester: pytest.Pytester, monkeypatch: pytest.
         (
             ["--receipt-compaction-backend=docker"],
             {},
-            "*receipt-compaction: --receipt-compaction-backend is 'docker'; it must be one of: moto, localstack, aws*",
+            "*receipt-compaction: --receipt-compaction-backend is 'docker'; "
+            "it must be one of: moto, localstack, aws*",
         ),
         (
             [],
@@ -179,3 +182,92 @@ def test_the_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:receipt_compaction")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'aws_clients' not found*"])
+
+
+DOWNSTREAM = """
+from receipt_compaction.entities import ReceiptWordLabel
+
+IMAGE = "{image}"
+
+
+def test_a_label_reaches_the_snapshot(pipeline):
+    seeded = pipeline.seed_receipt(image_id=IMAGE, receipt_id=1, lines=[["TOTAL", "4.20"]])
+    pipeline.put(ReceiptWordLabel(image_id=IMAGE, receipt_id=1, line_id=1, word_id=2, label="GRAND_TOTAL",
+                                  validation_status="VALID"))
+    pipeline.drain()
+    got = pipeline.latest_snapshot("words").get(ids=[seeded.word_ids[1]])
+    assert got["metadatas"][0]["valid_labels"] == ["GRAND_TOTAL"]
+
+
+def test_a_metadata_rename(pipeline):
+    from receipt_compaction.entities import ReceiptMetadata
+    pipeline.seed_receipt(image_id=IMAGE, receipt_id=2, lines=[["A"]], merchant_name="Old")
+    pipeline.put(ReceiptMetadata(image_id=IMAGE, receipt_id=2, merchant_name="New"))
+    pipeline.drain()
+    assert pipeline.latest_snapshot("lines").get()["metadatas"][0]["merchant_name"] == "New"
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_downstream_test_file_needs_nothing_but_the_plugin(
+    pytester: pytest.Pytester, extra: list[str]
+) -> None:
+    pytester.makepyfile(test_downstream=DOWNSTREAM.format(image="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"))
+    result = pytester.runpytest_subprocess("-p", "receipt_compaction", *extra)
+    result.assert_outcomes(passed=2)
+
+
+def test_keep_artifacts_keeps_the_reports_of_a_failed_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_fails(pipeline):
+            pipeline.drain()
+            assert False, "on purpose"
+        """
+    )
+    result = pytester.runpytest("-p", "receipt_compaction", "--receipt-compaction-keep-artifacts=true")
+    result.assert_outcomes(failed=1)
+    found = re.search(r"artifacts kept in (\S+) \(drain reports: (\S+)\)", result.stdout.str())
+    assert found, result.stdout.str()
+    reports = json.loads(Path(found.group(2)).read_text())
+    assert reports[0]["records"] == 0
+    assert Path(found.group(1), "efs").is_dir()
+
+
+def test_without_keep_artifacts_nothing_is_written(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_fails(pipeline):\n    assert False\n")
+    result = pytester.runpytest("-p", "receipt_compaction")
+    result.assert_outcomes(failed=1)
+    assert "artifacts kept in" not in result.stdout.str()
+
+
+def test_localstack_without_a_docker_engine_skips_with_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    pytester.makepyfile("def test_needs_aws(aws_clients):\n    raise AssertionError('must not run')\n")
+    result = pytester.runpytest("-p", "receipt_compaction", "-rs", "--receipt-compaction-backend=localstack")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * backend 'localstack' needs a Docker engine and none answered (*): start Docker, "
+            "or run LocalStack elsewhere and pass --receipt-compaction-endpoint=URL, "
+            "or use --receipt-compaction-backend=moto"
+        ]
+    )
+
+
+def test_aws_without_credentials_skips_with_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    pytester.makepyfile("def test_needs_aws(aws_clients):\n    raise AssertionError('must not run')\n")
+    result = pytester.runpytest("-p", "receipt_compaction", "-rs", "--receipt-compaction-backend=aws")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED * backend 'aws' found no AWS credentials in boto3's default chain*"]
+    )
