@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from pytest_receipt_compaction import plugin
 from pytest_receipt_compaction.options import OPTIONS
 
@@ -38,3 +40,17 @@ def test_option_table_matches_the_declared_options() -> None:
 def test_fixture_table_matches_the_plugin_fixtures() -> None:
     documented = [re.sub(r"`", "", row[0]) for row in table_rows("Plugin fixtures")]
     assert sorted(documented) == sorted(plugin.__all__)
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_the_downstream_example_in_the_readme_passes(pytester: pytest.Pytester) -> None:
+    example = (
+        README.split("A downstream test needs no conftest", 1)[1]
+        .split("```python\n", 1)[1]
+        .split("```", 1)[0]
+    )
+    pytester.makepyfile(test_example=example)
+    result = pytester.runpytest("-p", "receipt_compaction")
+    result.assert_outcomes(passed=1)
