@@ -51,20 +51,44 @@ def test_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
     result.stdout.fnmatch_lines(["receipt-compaction: backend=moto endpoint=embedded region=us-east-1"])
 
 
+OPTION_VALUES = [
+    ("backend", "aws", 1),
+    ("endpoint", "http://127.0.0.1:4566", 2),
+    ("region", "eu-west-3", 3),
+    ("start-timeout", "7", 4),
+    ("keep-artifacts", "yes", 5),
+]
+EXPECTED = {
+    "backend": "aws",
+    "endpoint": "http://127.0.0.1:4566",
+    "region": "eu-west-3",
+    "start-timeout": "7.0",
+    "keep-artifacts": "True",
+}
+
+
 @pytest.mark.parametrize("source", ["cli", "ini", "env"])
-def test_each_option_source_is_read(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str
+@pytest.mark.parametrize(("option", "value", "position"), OPTION_VALUES, ids=[o for o, _, _ in OPTION_VALUES])
+def test_each_option_is_read_from_each_source(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    option: str,
+    value: str,
+    position: int,
 ) -> None:
-    monkeypatch.delenv("RECEIPT_COMPACTION_REGION", raising=False)
+    variable = f"RECEIPT_COMPACTION_{option.upper().replace('-', '_')}"
+    for name, _, _ in OPTION_VALUES:
+        monkeypatch.delenv(f"RECEIPT_COMPACTION_{name.upper().replace('-', '_')}", raising=False)
     pytester.makepyfile(SHOW_SETTINGS)
     args = ["-p", "receipt_compaction", "-s"]
     if source == "cli":
-        args.append("--receipt-compaction-region=eu-west-3")
+        args.append(f"--receipt-compaction-{option}={value}")
     elif source == "ini":
-        pytester.makeini("[pytest]\nreceipt_compaction_region = eu-west-3\n")
+        pytester.makeini(f"[pytest]\nreceipt_compaction_{option.replace('-', '_')} = {value}\n")
     else:
-        monkeypatch.setenv("RECEIPT_COMPACTION_REGION", "eu-west-3")
-    assert settings_line(pytester.runpytest(*args)).split()[3] == "eu-west-3"
+        monkeypatch.setenv(variable, value)
+    assert settings_line(pytester.runpytest(*args)).split()[position] == EXPECTED[option]
 
 
 def test_cli_beats_ini_beats_env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
