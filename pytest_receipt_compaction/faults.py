@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from botocore.awsrequest import AWSResponse
 
-__all__ = ["SqsEntryFaults"]
+__all__ = ["S3PointerConflicts", "SqsBatchRewrite", "SqsEntryFaults"]
 
 
 class SqsEntryFaults:
@@ -87,3 +87,60 @@ class SqsEntryFaults:
             for entry in self._dropped
         ]
         self._dropped = []
+
+
+class SqsBatchRewrite:
+    """Rewrite every ``SendMessageBatch`` before it is sent: ``duplicate`` sends each entry twice (what
+    at-least-once delivery can do), ``reverse`` sends them in reverse order (what a standard queue can do)."""
+
+    def __init__(self, client: Any, *, duplicate: bool = False, reverse: bool = False) -> None:
+        self._events = client.meta.events
+        self._duplicate = duplicate
+        self._reverse = reverse
+
+    def __enter__(self) -> Self:
+        self._events.register("before-parameter-build.sqs.SendMessageBatch", self._rewrite)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._events.unregister("before-parameter-build.sqs.SendMessageBatch", self._rewrite)
+
+    def _rewrite(self, params: dict[str, Any], **_: Any) -> None:
+        entries = list(params["Entries"])
+        if self._duplicate:
+            entries += [{**entry, "Id": f"{entry['Id']}-again"} for entry in entries]
+        if self._reverse:
+            entries.reverse()
+        params["Entries"] = entries
+
+
+class S3PointerConflicts:
+    """Make the next ``times`` writes of a snapshot pointer fail with ``412 PreconditionFailed`` or
+    ``409 ConditionalRequestConflict``, as S3 answers a writer that lost a race. The write is not sent."""
+
+    def __init__(self, client: Any, *, status: int = 412, times: int = 1) -> None:
+        self._events = client.meta.events
+        self._status = status
+        self._left = times
+        self.injected = 0
+
+    def __enter__(self) -> Self:
+        self._events.register("before-call.s3.PutObject", self._conflict)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._events.unregister("before-call.s3.PutObject", self._conflict)
+
+    def _conflict(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if self._left <= 0 or not str(params.get("url_path", "")).endswith("/latest-pointer.txt"):
+            return None
+        self._left -= 1
+        self.injected += 1
+        code = "PreconditionFailed" if self._status == 412 else "ConditionalRequestConflict"
+        error = {"Code": code, "Message": "injected: another writer changed the pointer"}
+        response = AWSResponse("", self._status, {}, None)  # type: ignore[arg-type]
+        return response, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": self._status}}

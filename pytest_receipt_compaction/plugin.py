@@ -54,7 +54,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.ini, f"{option.help}{default}", default=None)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_receipt_compaction.scenarios import hooks  # noqa: PLC0415 - registered once, here
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Collect ``*.scenario.yaml`` files, and no other YAML (``docker-compose.yml`` stays out)."""
+    if not file_path.name.endswith(".scenario.yaml"):
+        return None
+    from pytest_receipt_compaction.scenarios.items import ScenarioFile  # noqa: PLC0415 - needs yaml/jsonschema
+
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario: a YAML scenario collected by receipt-compaction")
     try:
         config.stash[_SETTINGS_KEY] = resolve_settings(config.getoption, config.getini)
     except OptionError as error:

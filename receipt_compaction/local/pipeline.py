@@ -22,6 +22,7 @@ from receipt_compaction.embedding import HashEmbedder, produce_delta
 from receipt_compaction.handlers import compaction, stream_processor
 from receipt_compaction.local.seeding import receipt_entities
 from receipt_compaction.local.sources import Invocation, QueueSource, StreamSource, failure_message
+from receipt_compaction.lock import lock_key
 from receipt_compaction.snapshot import SnapshotStore
 from receipt_compaction.state import ReceiptKey, load_receipt_state
 
@@ -48,6 +49,7 @@ class DrainReport:
 
     records: int
     messages: int
+    messages_by_collection: dict[str, int]
     invocations: tuple[Invocation, ...]
     batch_item_failures: tuple[str, ...]
     dlq_arrivals: dict[str, int]
@@ -165,7 +167,7 @@ class LocalPipeline:
         before_versions = {c: set(self._store(c).versions()) for c in COLLECTIONS}
         before_dlq = {c: self._queue_depth(self.resources.dlq_urls[c]) for c in COLLECTIONS}
         records_before, sent_before = self._stream.records_read, self._on_failure_sent
-        first_before = sum(queue.first_deliveries for queue in self._queues)
+        first_before = {queue.name: queue.first_deliveries for queue in self._queues}
         invocations: list[Invocation] = []
         while True:
             self._stream.read()
@@ -176,7 +178,8 @@ class LocalPipeline:
                 break
         report = DrainReport(
             records=self._stream.records_read - records_before,
-            messages=sum(queue.first_deliveries for queue in self._queues) - first_before,
+            messages=sum(queue.first_deliveries - first_before[queue.name] for queue in self._queues),
+            messages_by_collection={q.name: q.first_deliveries - first_before[q.name] for q in self._queues},
             invocations=tuple(invocations),
             batch_item_failures=tuple(f for invocation in invocations for f in invocation.failures),
             dlq_arrivals={
@@ -199,6 +202,20 @@ class LocalPipeline:
             if len(invocations) > limit:
                 raise DrainStuck(f"drain() made {limit} invocations without running dry: {invocation}")
         return progressed
+
+    def expire_leases(self) -> None:
+        """What time does to the leases of a compactor that died holding them (they run out)."""
+        for collection in COLLECTIONS:
+            try:
+                self.clients.dynamodb.update_item(
+                    TableName=self.resources.table_name,
+                    Key=lock_key(collection),
+                    UpdateExpression="SET expires_at = :past",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeValues={":past": {"N": "1"}},
+                )
+            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
+                pass  # that collection was never locked
 
     def _in_flight(self) -> bool:
         return self._stream.in_flight() or any(queue.in_flight() for queue in self._queues)

@@ -197,6 +197,11 @@ class QueueSource:
         except Exception as caught:  # a function error: every message of the batch comes back
             logger.warning("%s handler failed on %d messages: %s", self.name, len(messages), caught)
             failed, error = {m["MessageId"] for m in messages}, f"{type(caught).__name__}: {caught}"
+        except BaseException:
+            # The process died mid-invocation: its messages come back once their visibility timeout ends,
+            # which a local run need not wait for.
+            self._settle(messages, {m["MessageId"] for m in messages})
+            raise
         self._settle(messages, failed)
         return Invocation(self.name, len(messages), tuple(sorted(failed)), error)
 
