@@ -86,3 +86,10 @@ def test_the_background_heartbeat_extends_the_lease(aws_clients: AwsClients, tab
         assert int(item(aws_clients, table)["expires_at"]["N"]) > first
         assert not lease.lost.is_set()
     assert "owner" not in item(aws_clients, table)
+
+
+def test_a_lease_the_table_says_has_expired_fails_its_check(aws_clients: AwsClients, table: Table) -> None:
+    lease = acquire_lease(aws_clients.dynamodb, table.name, "words", duration=60, heartbeat_interval=0)
+    expire(aws_clients, table)  # still its owner and token, but run out: it must not publish
+    with pytest.raises(LeaseLost, match="expired in the table"):
+        lease.check()

@@ -133,6 +133,16 @@ def run_compaction_run(context: ScenarioContext, arguments: Mapping[str, Any]) -
     )
 
 
+def run_send_message(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
+    """Put a raw message on a collection's queue, as a misbehaving producer would."""
+    collection = arguments["collection"]
+    context.pipeline.clients.sqs.send_message(
+        QueueUrl=context.pipeline.resources.queue_urls[collection],
+        MessageBody=arguments["body"],
+        MessageAttributes={"collection": {"DataType": "String", "StringValue": collection}},
+    )
+
+
 # -- draining and faults ------------------------------------------------------------------------------------
 
 
@@ -323,8 +333,8 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
 BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     StageAction(
         "put",
-        "Write an entity (PutItem: INSERT or MODIFY): `entity` is receipt, line, word, metadata, label or run; "
-        "`receipt` a seeded alias; the other keys are the entity's fields.",
+        "Write an entity (PutItem: INSERT or MODIFY): `entity` is receipt, line, word, metadata, label or "
+        "run; `receipt` a seeded alias; the other keys are the entity's fields.",
         ENTITY_SCHEMA,
         run_put,
     ),
@@ -350,6 +360,13 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
         run_compaction_run,
     ),
     StageAction(
+        "send_message",
+        "Put a raw message `body` on `collection`'s queue (with its collection attribute): a poison one, "
+        "for instance.",
+        _object({"collection": COLLECTION, "body": {"type": "string"}}, ["collection", "body"]),
+        run_send_message,
+    ),
+    StageAction(
         "drain",
         "Run the stream and queue sources until nothing is in flight (armed faults apply to this drain).",
         {"type": ["object", "null"], "additionalProperties": False},
@@ -358,7 +375,8 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     StageAction(
         "fault",
         "Arm faults for the next drain: `crash_at` a named point; `sqs_send_failure` {times}; "
-        "`pointer_conflict` {status: 412|409, times}; `lease_loss`; `duplicate_delivery`; `reordered_delivery`.",
+        "`pointer_conflict` {status: 412|409, times}; `lease_loss`; `duplicate_delivery`; "
+        "`reordered_delivery`.",
         _object(
             {
                 "crash_at": {"enum": list(CRASH_POINTS)},
@@ -412,7 +430,8 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     ),
     StageAction(
         "expect_run",
-        "Check a CompactionRun's state per collection (`lines`, `words`: PENDING, PROCESSING, COMPLETED, FAILED).",
+        "Check a CompactionRun's state per collection (`lines`, `words`: PENDING, PROCESSING, COMPLETED, "
+        "FAILED).",
         _object(
             {
                 "run": {"type": "string"},

@@ -64,18 +64,22 @@ class ScenarioItem(pytest.Function):
         super().__init__(callobj=_run, **kwargs)
         self.scenario = scenario
         self.add_marker("scenario")
+        registered = {
+            line.split(":", 1)[0].split("(", 1)[0].strip() for line in self.config.getini("markers")
+        }
         for mark in scenario.marks:
+            if mark not in registered:  # a scenario declares its marks; -m and --strict-markers accept them
+                self.config.addinivalue_line("markers", f"{mark}: declared by a receipt-compaction scenario")
             self.add_marker(mark)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, 0, f"scenario: {self.scenario.name}"
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | TerminalRepr:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | TerminalRepr:  # type: ignore[override]
+        """A stage failure reads like the scenario; anything unexpected gets the full traceback."""
         if isinstance(excinfo.value, ScenarioFailure):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
 
 class InvalidScenario(pytest.Item):

@@ -8,6 +8,7 @@ and says what happened; ``latest_snapshot()`` downloads what the pointer names, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -206,16 +207,14 @@ class LocalPipeline:
     def expire_leases(self) -> None:
         """What time does to the leases of a compactor that died holding them (they run out)."""
         for collection in COLLECTIONS:
-            try:
+            with contextlib.suppress(self.clients.dynamodb.exceptions.ConditionalCheckFailedException):
                 self.clients.dynamodb.update_item(
                     TableName=self.resources.table_name,
                     Key=lock_key(collection),
                     UpdateExpression="SET expires_at = :past",
                     ConditionExpression="attribute_exists(PK)",
                     ExpressionAttributeValues={":past": {"N": "1"}},
-                )
-            except self.clients.dynamodb.exceptions.ConditionalCheckFailedException:
-                pass  # that collection was never locked
+                )  # a collection never locked has no item: nothing to expire
 
     def _in_flight(self) -> bool:
         return self._stream.in_flight() or any(queue.in_flight() for queue in self._queues)

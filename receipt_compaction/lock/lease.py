@@ -188,6 +188,9 @@ class Lease:
             raise LeaseLost(
                 f"the lease on {self.collection!r} now belongs to token {token}, not {self.token}"
             )
+        if int(item.get("expires_at", {}).get("N", "0")) <= _now_ms():
+            self.lost.set()
+            raise LeaseLost(f"the lease on {self.collection!r} (token {self.token}) expired in the table")
 
     def release(self) -> None:
         """Stop the heartbeat and end the lease if it is still ours (the item and its token stay)."""
