@@ -1,6 +1,6 @@
 """The stage vocabulary: each action is a name, a description, a JSON schema for its argument, and a
 function that runs it. Other packages add actions through the ``pytest_receipt_compaction_stage_actions``
-hook (see ``hooks.py``)."""
+hook (see ``pytest_receipt_compaction/hookspecs.py``)."""
 
 from __future__ import annotations
 

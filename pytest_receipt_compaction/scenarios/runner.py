@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_receipt_compaction.scenarios.context import ScenarioContext, StageFailure
 from receipt_compaction.entities import ReceiptWordLabel
+from receipt_compaction.local.pipeline import ReceiptSpec
 
 if TYPE_CHECKING:
     from pytest_receipt_compaction.scenarios.spec import Scenario, Stage
@@ -61,15 +62,18 @@ def run_scenario(scenario: Scenario, pipeline: LocalPipeline) -> ScenarioContext
 
 def _seed(context: ScenarioContext, scenario: Scenario) -> None:
     labels = []
+    specs = []
     for receipt in scenario.seed:
         key = context.new_receipt(
             receipt["receipt"], image_id=receipt.get("image_id"), receipt_id=receipt.get("receipt_id", 1)
         )
-        context.pipeline.seed_receipt(
-            image_id=key.image_id,
-            receipt_id=key.receipt_id,
-            lines=[[str(word) for word in line] for line in receipt["lines"]],
-            merchant_name=receipt.get("merchant_name"),
+        specs.append(
+            ReceiptSpec(
+                image_id=key.image_id,
+                receipt_id=key.receipt_id,
+                lines=[[str(word) for word in line] for line in receipt["lines"]],
+                merchant_name=receipt.get("merchant_name"),
+            )
         )
         labels += [
             ReceiptWordLabel(
@@ -82,6 +86,8 @@ def _seed(context: ScenarioContext, scenario: Scenario) -> None:
             )
             for label in receipt.get("labels", [])
         ]
+    if specs:
+        context.pipeline.seed_receipts(specs)
     if labels:
         for label in labels:
             context.pipeline.put(label)

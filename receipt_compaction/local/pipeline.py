@@ -25,7 +25,7 @@ from receipt_compaction.local.seeding import receipt_entities
 from receipt_compaction.local.sources import Invocation, QueueSource, StreamSource, failure_message
 from receipt_compaction.lock import lock_key
 from receipt_compaction.snapshot import SnapshotStore
-from receipt_compaction.state import ReceiptKey, load_receipt_state
+from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from receipt_compaction.entities import Entity
     from receipt_compaction.local.environment import PipelineResources
 
-__all__ = ["DrainReport", "DrainStuck", "LocalPipeline", "SeededReceipt", "SnapshotView"]
+__all__ = ["DrainReport", "DrainStuck", "LocalPipeline", "ReceiptSpec", "SeededReceipt", "SnapshotView"]
 
 MAX_INVOCATIONS = 10_000
 
@@ -59,6 +59,16 @@ class DrainReport:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
+
+
+@dataclass(frozen=True)
+class ReceiptSpec:
+    """A receipt to seed: its key, its words line by line, and optionally its merchant."""
+
+    image_id: str
+    receipt_id: int
+    lines: Sequence[Sequence[str]]
+    merchant_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,13 +147,39 @@ class LocalPipeline:
         merchant_name: str | None = None,
     ) -> SeededReceipt:
         """Write the receipt's items, embed them through a delta and a CompactionRun, and drain."""
-        for entity in receipt_entities(
-            image_id=image_id, receipt_id=receipt_id, lines=lines, merchant_name=merchant_name
-        ):
-            self.put(entity)
-        state = load_receipt_state(
-            self.clients.dynamodb, self.resources.table_name, ReceiptKey(image_id, receipt_id)
+        spec = ReceiptSpec(image_id=image_id, receipt_id=receipt_id, lines=lines, merchant_name=merchant_name)
+        return self.seed_receipts([spec])[0]
+
+    def seed_receipts(self, receipts: Sequence[ReceiptSpec]) -> list[SeededReceipt]:
+        """Seed several receipts with one drain for all of them."""
+        states = [self._write_receipt(spec) for spec in receipts]
+        report = self.drain()
+        return [
+            SeededReceipt(
+                image_id=state.key.image_id,
+                receipt_id=state.key.receipt_id,
+                line_ids=tuple(
+                    line_embedding_id(state.key.image_id, state.key.receipt_id, line) for line in state.lines
+                ),
+                word_ids=tuple(
+                    word_embedding_id(state.key.image_id, state.key.receipt_id, *word) for word in state.words
+                ),
+                report=report,
+            )
+            for state in states
+        ]
+
+    def _write_receipt(self, spec: ReceiptSpec) -> ReceiptState:
+        entities = receipt_entities(
+            image_id=spec.image_id,
+            receipt_id=spec.receipt_id,
+            lines=spec.lines,
+            merchant_name=spec.merchant_name,
         )
+        for entity in entities:
+            self.put(entity)
+        key = ReceiptKey(spec.image_id, spec.receipt_id)
+        state = load_receipt_state(self.clients.dynamodb, self.resources.table_name, key)
         produce_delta(
             state,
             run_id=f"seed-{uuid.uuid4().hex[:12]}",
@@ -152,14 +188,7 @@ class LocalPipeline:
             bucket=self.resources.bucket,
             embedder=self.embedder,
         )
-        report = self.drain()
-        return SeededReceipt(
-            image_id=image_id,
-            receipt_id=receipt_id,
-            line_ids=tuple(line_embedding_id(image_id, receipt_id, line) for line in state.lines),
-            word_ids=tuple(word_embedding_id(image_id, receipt_id, *word) for word in state.words),
-            report=report,
-        )
+        return state
 
     # -- draining -----------------------------------------------------------------------------------------
 

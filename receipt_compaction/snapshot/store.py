@@ -172,7 +172,10 @@ class SnapshotStore:
             fencing_token=fencing_token,
             files=files,
         )
-        uploaded, stored_bytes = self._upload_missing_bodies(directory, files)
+        known = (
+            {entry.sha256 for entry in self.read_manifest(expected.version_id).files} if expected else set()
+        )
+        uploaded, stored_bytes = self._upload_missing_bodies(directory, files, known=known)
         crash_point("after_bodies")
         self._put(
             manifest_key(self.collection, manifest.version_id),
@@ -206,9 +209,10 @@ class SnapshotStore:
             logger.warning("could not delete the losing manifest %s: %s", version_id, error)
 
     def _upload_missing_bodies(
-        self, directory: Path, files: tuple[ManifestFile, ...]
+        self, directory: Path, files: tuple[ManifestFile, ...], *, known: set[str]
     ) -> tuple[list[ManifestFile], int]:
-        unique = {entry.sha256: entry for entry in files}
+        """Upload the bodies S3 lacks; ``known`` ones (the parent version's) are there without asking."""
+        unique = {entry.sha256: entry for entry in files if entry.sha256 not in known}
         missing = [
             entry for entry in unique.values() if not self._exists(body_key(self.collection, entry.sha256))
         ]
@@ -305,13 +309,16 @@ class SnapshotStore:
         if pointer is None:
             return RetentionReport((), (), 0)
         versions = self.versions()
-        kept = self._ancestry(pointer.version_id, keep)
+        manifests: dict[str, Manifest] = {}
+        kept = self._ancestry(pointer.version_id, keep, manifests)
         kept |= {version for version in versions if version > pointer.version_id}
         doomed = [version for version in versions if version not in kept]
+        if not doomed:  # nothing to delete yet; unused bodies wait for the next version that goes
+            return RetentionReport(tuple(sorted(kept)), (), 0)
         used = {
             body_key(self.collection, entry.sha256)
             for version in sorted(kept)
-            for entry in self.read_manifest(version).files
+            for entry in (manifests.get(version) or self.read_manifest(version)).files
         }
         for version in doomed:
             self.s3.delete_object(Bucket=self.bucket, Key=manifest_key(self.collection, version))
@@ -327,12 +334,13 @@ class SnapshotStore:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         return RetentionReport(tuple(sorted(kept)), tuple(doomed), len(stale))
 
-    def _ancestry(self, version_id: str, keep: int) -> set[str]:
+    def _ancestry(self, version_id: str, keep: int, manifests: dict[str, Manifest]) -> set[str]:
         chain: set[str] = set()
         current: str | None = version_id
         while current is not None and len(chain) < max(1, keep):
             chain.add(current)
-            current = self.read_manifest(current).parent_version
+            manifests[current] = self.read_manifest(current)
+            current = manifests[current].parent_version
         return chain
 
 
