@@ -117,13 +117,15 @@ class SqsBatchRewrite:
 
 
 class S3PointerConflicts:
-    """Make the next ``times`` writes of a snapshot pointer fail with ``412 PreconditionFailed`` or
-    ``409 ConditionalRequestConflict``, as S3 answers a writer that lost a race. The write is not sent."""
+    """Make ``times`` writes of a snapshot pointer, after ``skip`` that go through, fail with ``412
+    PreconditionFailed`` or ``409 ConditionalRequestConflict``, as S3 answers a writer that lost a race.
+    A failed write is not sent."""
 
-    def __init__(self, client: Any, *, status: int = 412, times: int = 1) -> None:
+    def __init__(self, client: Any, *, status: int = 412, times: int = 1, skip: int = 0) -> None:
         self._events = client.meta.events
         self._status = status
         self._left = times
+        self._skip = skip
         self.injected = 0
 
     def __enter__(self) -> Self:
@@ -137,6 +139,9 @@ class S3PointerConflicts:
 
     def _conflict(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         if self._left <= 0 or not str(params.get("url_path", "")).endswith("/latest-pointer.txt"):
+            return None
+        if self._skip > 0:
+            self._skip -= 1
             return None
         self._left -= 1
         self.injected += 1

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_receipt_compaction import plugin
 from pytest_receipt_compaction.options import OPTIONS
+from pytest_receipt_compaction.scenarios.reference import stage_reference
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -22,10 +23,12 @@ def table_rows(heading: str) -> list[list[str]]:
 def test_readme_starts_with_the_two_commands() -> None:
     block = README.split("```bash\n", 1)[1].split("```", 1)[0]
     assert block.splitlines() == [
-        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]'",
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && pytest -p receipt_compaction scenarios",
         "pytest tests",
     ]
-    assert "pytest tests" in Path(__file__).parent.parent.joinpath(".ci", "run").read_text()
+    ci = Path(__file__).parent.parent.joinpath(".ci", "run").read_text()
+    assert "\npytest tests\n" in ci
+    assert "\npytest -p receipt_compaction scenarios\n" in ci
 
 
 def test_option_table_matches_the_declared_options() -> None:
@@ -54,3 +57,24 @@ def test_the_downstream_example_in_the_readme_passes(pytester: pytest.Pytester) 
     pytester.makepyfile(test_example=example)
     result = pytester.runpytest("-p", "receipt_compaction")
     result.assert_outcomes(passed=1)
+
+
+def test_the_first_scenario_in_the_readme_is_the_shipped_file() -> None:
+    block = README.split("### Your first scenario", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    shipped = Path(__file__).parent.parent / "scenarios" / "label_insert_after_seeding_shows_up.scenario.yaml"
+    assert block == shipped.read_text()
+    assert len(block.splitlines()) <= 10
+
+
+def test_the_stage_reference_in_the_readme_is_generated_from_the_actions() -> None:
+    section = README.split("### Stage reference", 1)[1].split("###", 1)[0]
+    assert stage_reference() in section
+
+
+def test_the_hook_example_in_the_readme_is_the_one_the_tests_run() -> None:
+    example = README.split("### Adding stage actions", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README", "exec"), namespace)
+    hook = namespace["pytest_receipt_compaction_stage_actions"]
+    (action,) = hook()  # type: ignore[operator]
+    assert action.name == "expect_receipts"

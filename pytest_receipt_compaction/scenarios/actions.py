@@ -167,13 +167,14 @@ def run_fault(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
     if "crash_at" in arguments:
         context.arm(crash_at(arguments["crash_at"]))
     if "sqs_send_failure" in arguments:
-        times = arguments["sqs_send_failure"].get("times", 4)
-        failing = {call: set(range(10)) for call in range(1, times + 1)}
+        options = arguments["sqs_send_failure"]
+        first, times = options.get("call", 1), options.get("times", 4)
+        failing = {call: set(range(10)) for call in range(first, first + times)}
         context.arm(SqsEntryFaults(sqs_client(region), calls=failing))
     if "pointer_conflict" in arguments:
         options = arguments["pointer_conflict"]
-        status, times = options.get("status", 412), options.get("times", 1)
-        context.arm(S3PointerConflicts(handler_clients(region).s3, status=status, times=times))
+        status, times, nth = options.get("status", 412), options.get("times", 1), options.get("nth", 1)
+        context.arm(S3PointerConflicts(handler_clients(region).s3, status=status, times=times, skip=nth - 1))
     if arguments.get("lease_loss"):
         context.arm(at_point("after_manifest", _once(context.pipeline.expire_leases)))
     if arguments.get("duplicate_delivery") or arguments.get("reordered_delivery"):
@@ -374,15 +375,22 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     ),
     StageAction(
         "fault",
-        "Arm faults for the next drain: `crash_at` a named point; `sqs_send_failure` {times}; "
-        "`pointer_conflict` {status: 412|409, times}; `lease_loss`; `duplicate_delivery`; "
+        "Arm faults for the next drain: `crash_at` a named point; `sqs_send_failure` {call: N, times} (every "
+        "entry of SendMessageBatch calls N.. fails; 4 exhaust the publisher's retries); `pointer_conflict` "
+        "{status: 412|409, nth, times} (pointer writes); `lease_loss`; `duplicate_delivery`; "
         "`reordered_delivery`.",
         _object(
             {
                 "crash_at": {"enum": list(CRASH_POINTS)},
-                "sqs_send_failure": _object({"times": {"type": "integer", "minimum": 1}}),
+                "sqs_send_failure": _object(
+                    {"call": {"type": "integer", "minimum": 1}, "times": {"type": "integer", "minimum": 1}}
+                ),
                 "pointer_conflict": _object(
-                    {"status": {"enum": [409, 412]}, "times": {"type": "integer", "minimum": 1}}
+                    {
+                        "status": {"enum": [409, 412]},
+                        "nth": {"type": "integer", "minimum": 1},
+                        "times": {"type": "integer", "minimum": 1},
+                    }
                 ),
                 "lease_loss": {"type": "boolean"},
                 "duplicate_delivery": {"type": "boolean"},
