@@ -8,39 +8,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from pytest_receipt_compaction.faults import S3PointerConflicts, SqsBatchRewrite, SqsEntryFaults
-from pytest_receipt_compaction.scenarios.context import ScenarioContext, StageFailure
-from receipt_compaction.aws import handler_clients, sqs_client
-from receipt_compaction.crashpoints import CRASH_POINTS, SimulatedCrash, at_point, crash_at
-from receipt_compaction.embedding import produce_delta
-from receipt_compaction.entities import (
-    CompactionRun,
-    Entity,
-    Receipt,
-    ReceiptLine,
-    ReceiptMetadata,
-    ReceiptWord,
-    ReceiptWordLabel,
+from pytest_receipt_compaction.scenarios.draining import run_drain, run_fault
+from pytest_receipt_compaction.scenarios.expectations import (
+    run_expect_batch_failures,
+    run_expect_dlq,
+    run_expect_messages,
+    run_expect_run,
+    run_expect_snapshot,
 )
-from receipt_compaction.keys import render_pk, render_sort_key
-from receipt_compaction.snapshot import SnapshotStore
-from receipt_compaction.state import load_receipt_state
+from pytest_receipt_compaction.scenarios.writing import (
+    ENTITY_SCHEMA,
+    run_compaction_run,
+    run_delete,
+    run_put,
+    run_send_message,
+    run_update,
+)
+from receipt_compaction.crashpoints import CRASH_POINTS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from pytest_receipt_compaction.scenarios.context import ScenarioContext
 
 __all__ = ["BUILTIN_ACTIONS", "StageAction"]
 
-ENTITY_KINDS: dict[str, type[Entity]] = {
-    "receipt": Receipt,
-    "line": ReceiptLine,
-    "word": ReceiptWord,
-    "metadata": ReceiptMetadata,
-    "label": ReceiptWordLabel,
-    "run": CompactionRun,
-}
 COLLECTION = {"enum": ["lines", "words"]}
 REFS = {"type": "array", "items": {"type": "string", "pattern": "^[^/]+/[0-9]+(/[0-9]+)?$"}}
 
@@ -51,275 +41,6 @@ class StageAction:
     description: str
     schema: dict[str, Any]
     run: Callable[[ScenarioContext, Any], None]
-
-
-# -- writing ------------------------------------------------------------------------------------------------
-
-ENTITY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["entity", "receipt"],
-    "properties": {"entity": {"enum": sorted(ENTITY_KINDS)}, "receipt": {"type": "string"}},
-}
-
-
-def _fields(context: ScenarioContext, arguments: Mapping[str, Any]) -> tuple[type[Entity], dict[str, Any]]:
-    key = context.receipt(arguments["receipt"])
-    fields = {name: value for name, value in arguments.items() if name not in ("entity", "receipt")}
-    return ENTITY_KINDS[arguments["entity"]], {
-        "image_id": key.image_id,
-        "receipt_id": key.receipt_id,
-        **fields,
-    }
-
-
-def _build(entity_class: type[Entity], fields: dict[str, Any]) -> Entity:
-    try:
-        return entity_class.model_validate(fields)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False)
-        )
-        raise StageFailure(f"not a valid {entity_class.__name__}: {problems}") from None
-
-
-def _current(context: ScenarioContext, entity_class: type[Entity], fields: dict[str, Any]) -> Entity | None:
-    key = _key(entity_class, fields)
-    item = context.pipeline.clients.dynamodb.get_item(
-        TableName=context.pipeline.resources.table_name, Key=key, ConsistentRead=True
-    ).get("Item")
-    return entity_class.from_item(item) if item else None
-
-
-def _key(entity_class: type[Entity], fields: dict[str, Any]) -> Any:
-    try:
-        sk = render_sort_key(entity_class.SORT_KEY, fields)
-    except KeyError as missing:
-        raise StageFailure(f"a {entity_class.__name__} key needs {missing}") from None
-    return {"PK": {"S": render_pk(fields["image_id"])}, "SK": {"S": sk}}
-
-
-def run_put(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    context.pipeline.put(_build(*_fields(context, arguments)))
-
-
-def run_update(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    entity_class, fields = _fields(context, arguments)
-    current = _current(context, entity_class, fields)
-    if current is None:
-        raise StageFailure(f"there is no {entity_class.__name__} with that key to update")
-    context.pipeline.put(_build(entity_class, {**current.model_dump(), **fields}))
-
-
-def run_delete(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    entity_class, fields = _fields(context, arguments)
-    context.pipeline.clients.dynamodb.delete_item(
-        TableName=context.pipeline.resources.table_name, Key=_key(entity_class, fields)
-    )
-
-
-def run_compaction_run(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    key = context.receipt(arguments["receipt"])
-    alias = arguments.get("run", f"run-{len(context.runs) + 1}")
-    pipeline = context.pipeline
-    state = load_receipt_state(pipeline.clients.dynamodb, pipeline.resources.table_name, key)
-    context.runs[alias] = produce_delta(
-        state,
-        run_id=f"{alias}-{len(context.runs) + 1}",
-        clients=pipeline.clients,
-        table_name=pipeline.resources.table_name,
-        bucket=pipeline.resources.bucket,
-        embedder=pipeline.embedder,
-        layout=arguments.get("layout", "tarball"),
-    )
-
-
-def run_send_message(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    """Put a raw message on a collection's queue, as a misbehaving producer would."""
-    collection = arguments["collection"]
-    context.pipeline.clients.sqs.send_message(
-        QueueUrl=context.pipeline.resources.queue_urls[collection],
-        MessageBody=arguments["body"],
-        MessageAttributes={"collection": {"DataType": "String", "StringValue": collection}},
-    )
-
-
-# -- draining and faults ------------------------------------------------------------------------------------
-
-
-def run_drain(context: ScenarioContext, arguments: Any) -> None:
-    del arguments
-    context.pointers_before_drain = {c: _pointer(context, c) for c in ("lines", "words")}
-    context.crashed = None
-    with context.armed():
-        try:
-            context.last_report = context.pipeline.drain()
-        except SimulatedCrash as crash:
-            # The compactor process died: its messages come back (the queue source released them) and its
-            # lease runs out; the scenario goes on as AWS would after the visibility timeout.
-            context.crashed = str(crash)
-            context.last_report = None
-    if context.crashed:
-        context.pipeline.expire_leases()
-
-
-def run_fault(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    region = context.pipeline.resources.region
-    if "crash_at" in arguments:
-        context.arm(crash_at(arguments["crash_at"]))
-    if "sqs_send_failure" in arguments:
-        options = arguments["sqs_send_failure"]
-        first, times = options.get("call", 1), options.get("times", 4)
-        failing = {call: set(range(10)) for call in range(first, first + times)}
-        context.arm(SqsEntryFaults(sqs_client(region), calls=failing))
-    if "pointer_conflict" in arguments:
-        options = arguments["pointer_conflict"]
-        status, times, nth = options.get("status", 412), options.get("times", 1), options.get("nth", 1)
-        context.arm(S3PointerConflicts(handler_clients(region).s3, status=status, times=times, skip=nth - 1))
-    if arguments.get("lease_loss"):
-        context.arm(at_point("after_manifest", _once(context.pipeline.expire_leases)))
-    if arguments.get("duplicate_delivery") or arguments.get("reordered_delivery"):
-        rewrite = SqsBatchRewrite(
-            sqs_client(region),
-            duplicate=bool(arguments.get("duplicate_delivery")),
-            reverse=bool(arguments.get("reordered_delivery")),
-        )
-        context.arm(rewrite)
-
-
-def _once(action: Callable[[], None]) -> Callable[[], None]:
-    done: list[bool] = []
-
-    def run() -> None:
-        if not done:
-            done.append(True)
-            action()
-
-    return run
-
-
-def _pointer(context: ScenarioContext, collection: str) -> str | None:
-    pointer = SnapshotStore(
-        context.pipeline.clients.s3, context.pipeline.resources.bucket, collection
-    ).read_pointer()
-    return pointer.version_id if pointer else None
-
-
-# -- expectations -------------------------------------------------------------------------------------------
-
-
-def run_expect_snapshot(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    collection = arguments["collection"]
-    if "version" in arguments:
-        _expect_version(context, collection, arguments["version"])
-    snapshot = context.pipeline.latest_snapshot(collection)
-    ids = [context.embedding_id(reference) for reference in arguments.get("ids", [])]
-    where = _where(context, arguments)
-    found = snapshot.get(ids=ids or None, where=where)
-    if ids:
-        missing = sorted(set(ids) - set(found["ids"]))
-        if missing:
-            raise StageFailure(
-                f"{len(missing)} id(s) missing from {collection}", expected=ids, actual=found["ids"]
-            )
-    if "count" in arguments and len(found["ids"]) != arguments["count"]:
-        raise StageFailure(
-            f"wrong number of {collection} records", expected=arguments["count"], actual=len(found["ids"])
-        )
-    for embedding_id, metadata in zip(found["ids"], found["metadatas"], strict=True):
-        _expect_metadata(embedding_id, metadata or {}, arguments.get("metadata", {}))
-    absent = [context.embedding_id(reference) for reference in arguments.get("absent", [])]
-    present = snapshot.get(ids=absent)["ids"] if absent else []
-    if present:
-        raise StageFailure(f"ids that should be gone are still in {collection}", expected=[], actual=present)
-
-
-def _where(context: ScenarioContext, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
-    conditions = [dict(arguments["where"])] if arguments.get("where") else []
-    if "receipt" in arguments:
-        key = context.receipt(arguments["receipt"])
-        conditions += [{"image_id": key.image_id}, {"receipt_id": key.receipt_id}]
-    if not conditions:
-        return None
-    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
-
-
-def _expect_metadata(embedding_id: str, actual: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
-    differing = {name: actual.get(name) for name, value in expected.items() if actual.get(name) != value}
-    if differing:
-        wanted = {name: expected[name] for name in differing}
-        raise StageFailure(f"metadata of {embedding_id} differs", expected=wanted, actual=differing)
-
-
-def _expect_version(context: ScenarioContext, collection: str, expectation: str) -> None:
-    before, now = context.pointers_before_drain.get(collection), _pointer(context, collection)
-    advanced = now is not None and now != before
-    if advanced != (expectation == "advanced"):
-        raise StageFailure(
-            f"the {collection} version should be {expectation}",
-            expected=f"{expectation} from {before}",
-            actual=now,
-        )
-
-
-def _report(context: ScenarioContext) -> Any:
-    if context.last_report is None:
-        reason = f"it crashed at {context.crashed}" if context.crashed else "no drain ran yet"
-        raise StageFailure(f"there is no drain report to check: {reason}")
-    return context.last_report
-
-
-def run_expect_messages(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    report = _report(context)
-    actual = report.messages_by_collection.get(arguments["collection"], 0)
-    if actual != arguments["count"]:
-        raise StageFailure(
-            f"wrong number of messages sent to {arguments['collection']} in the last drain",
-            expected=arguments["count"],
-            actual=actual,
-        )
-
-
-def run_expect_dlq(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    actual = _report(context).dlq_arrivals.get(arguments["collection"], 0)
-    if actual != arguments["count"]:
-        raise StageFailure(
-            f"wrong number of {arguments['collection']} DLQ arrivals in the last drain",
-            expected=arguments["count"],
-            actual=actual,
-        )
-
-
-def run_expect_batch_failures(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    report = _report(context)
-    sources = arguments.get("source")
-    failures = [f for i in report.invocations if sources in (None, i.source) for f in i.failures]
-    low, high = arguments.get("min", 0), arguments.get("max", float("inf"))
-    if "count" in arguments:
-        low = high = arguments["count"]
-    if not low <= len(failures) <= high:
-        raise StageFailure(
-            f"wrong number of batch item failures{f' from {sources}' if sources else ''} in the last drain",
-            expected=arguments.get("count", f"{low}..{high}"),
-            actual=len(failures),
-        )
-
-
-def run_expect_run(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    alias = arguments["run"]
-    if alias not in context.runs:
-        raise StageFailure(f"no compaction_run stage named run {alias!r}")
-    run = context.runs[alias]
-    current = _current(context, CompactionRun, {**run.key_values(), "image_id": run.image_id})
-    if not isinstance(current, CompactionRun):
-        raise StageFailure(f"run {alias!r} is no longer in the table")
-    for collection in ("lines", "words"):
-        wanted = arguments.get(collection)
-        if wanted is not None and current.state_for(collection) != wanted:
-            raise StageFailure(
-                f"run {alias!r} is {current.state_for(collection)} for {collection}",
-                expected=wanted,
-                actual=current.state_for(collection),
-            )
 
 
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
