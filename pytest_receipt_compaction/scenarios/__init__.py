@@ -1,10 +1,12 @@
-"""YAML scenarios (``*.scenario.yaml``) collected as tests and run through the ``pipeline`` fixture."""
+"""YAML scenarios (``*.scenario.yaml``): loading, validation, stage actions and running.
+
+Nothing here imports pytest (the operator CLI lints scenarios with it); the pytest items are in ``items``.
+"""
 
 from __future__ import annotations
 
 from pytest_receipt_compaction.scenarios.actions import BUILTIN_ACTIONS, StageAction
 from pytest_receipt_compaction.scenarios.context import ScenarioContext, StageFailure
-from pytest_receipt_compaction.scenarios.items import SCENARIO_SUFFIX, ScenarioFile, ScenarioItem
 from pytest_receipt_compaction.scenarios.loader import ScenarioSyntaxError, load_scenario_yaml
 from pytest_receipt_compaction.scenarios.runner import ScenarioFailure, run_scenario
 from pytest_receipt_compaction.scenarios.spec import SCENARIO_SCHEMA, Scenario, validate_scenario
@@ -12,12 +14,9 @@ from pytest_receipt_compaction.scenarios.spec import SCENARIO_SCHEMA, Scenario, 
 __all__ = [
     "BUILTIN_ACTIONS",
     "SCENARIO_SCHEMA",
-    "SCENARIO_SUFFIX",
     "Scenario",
     "ScenarioContext",
     "ScenarioFailure",
-    "ScenarioFile",
-    "ScenarioItem",
     "ScenarioSyntaxError",
     "StageAction",
     "StageFailure",

@@ -255,17 +255,28 @@ class SnapshotStore:
     # -- restoring ----------------------------------------------------------------------------------------
 
     def restore(
-        self, version_id: str, destination: Path, *, reuse: Callable[[str], Path | None] | None = None
+        self,
+        version_id: str,
+        destination: Path,
+        *,
+        reuse: Callable[[str], Path | None] | None = None,
+        on_file: Callable[[ManifestFile], None] | None = None,
     ) -> Manifest:
         """Write the version's files into ``destination`` (which must not exist), every sha256 checked.
 
         ``reuse(sha256)`` may name a local file with that content (a cached version's), to copy instead of
-        downloading it.
+        downloading it; ``on_file(entry)`` is called as each file is done (for progress bars).
         """
         manifest = self.read_manifest(version_id)
         destination.mkdir(parents=True)
+
+        def restore_one(entry: ManifestFile) -> None:
+            self._restore_file(entry, destination, reuse)
+            if on_file is not None:
+                on_file(entry)
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(lambda entry: self._restore_file(entry, destination, reuse), manifest.files))
+            list(pool.map(restore_one, manifest.files))
         return manifest
 
     def _restore_file(

@@ -1,0 +1,72 @@
+"""How the CLI speaks: text for people, ``--json`` for scripts, progress bars on a terminal only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+__all__ = ["EXIT_CHECK_FAILED", "EXIT_ERROR", "EXIT_OK", "CommandError", "Output", "progress"]
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+"""A check ran and found a problem (a snapshot that does not verify, a scenario that does not lint)."""
+EXIT_ERROR = 3
+"""The command could not run (no such bucket or version, no endpoint, a missing setting)."""
+
+
+class CommandError(RuntimeError):
+    """One line for the user: what went wrong and what to do."""
+
+
+@dataclass
+class Output:
+    json_mode: bool
+    stream: TextIO = sys.stdout
+
+    def result(self, data: Any, *, text: str) -> None:
+        print(json.dumps(data, indent=1, default=str) if self.json_mode else text, file=self.stream)
+
+    def table(self, rows: Sequence[dict[str, Any]], *, title: str) -> None:
+        if self.json_mode:
+            print(json.dumps(rows, indent=1, default=str), file=self.stream)
+            return
+        print(title, file=self.stream)
+        if not rows:
+            print("  (none)", file=self.stream)
+            return
+        columns = list(rows[0])
+        widths = {c: max(len(c), *(len(_cell(row[c])) for row in rows)) for c in columns}
+        print("  " + "  ".join(c.ljust(widths[c]) for c in columns), file=self.stream)
+        for row in rows:
+            print("  " + "  ".join(_cell(row[c]).ljust(widths[c]) for c in columns), file=self.stream)
+
+
+def _cell(value: Any) -> str:
+    if value is True:
+        return "*"
+    if value is False or value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+class _NoBar:
+    def update(self, amount: int) -> None:
+        del amount
+
+
+@contextmanager
+def progress(output: Output, *, total: int, description: str) -> Iterator[Any]:
+    """A tqdm bar on stderr when it is a terminal and the output is not JSON; otherwise nothing."""
+    if output.json_mode or not sys.stderr.isatty():
+        yield _NoBar()
+        return
+    from tqdm import tqdm  # noqa: PLC0415 - only for interactive runs
+
+    with tqdm(total=total, desc=description, unit="B", unit_scale=True, file=sys.stderr) as bar:
+        yield bar
