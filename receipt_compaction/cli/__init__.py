@@ -33,14 +33,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
     output = Output(json_mode=arguments.json)
+    from receipt_compaction.snapshot import SnapshotError, SnapshotIntegrityError  # noqa: PLC0415 - heavy
+
     try:
         store = _store(arguments) if getattr(arguments, "needs_store", True) else None
         code: int = arguments.run(arguments, store, output)
-    except CommandError as error:
+    except SnapshotIntegrityError as error:  # a stored file does not match its manifest
+        return _fail(str(error), EXIT_CHECK_FAILED)
+    except (CommandError, SnapshotError) as error:
         return _fail(str(error), EXIT_ERROR)
     except (SettingsError, ClientError, BotoCoreError) as error:
         return _fail(f"{type(error).__name__}: {error}", EXIT_ERROR)
-    except RuntimeError as error:  # snapshot integrity and verification failures
+    except RuntimeError as error:  # verify_snapshot: the directory does not open, or holds the wrong count
         return _fail(str(error), EXIT_CHECK_FAILED)
     return code
 

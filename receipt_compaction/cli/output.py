@@ -27,24 +27,30 @@ class CommandError(RuntimeError):
 @dataclass
 class Output:
     json_mode: bool
-    stream: TextIO = sys.stdout
+    stream: TextIO | None = None
+    """Where results go; None means whatever ``sys.stdout`` is when they are written."""
 
     def result(self, data: Any, *, text: str) -> None:
-        print(json.dumps(data, indent=1, default=str) if self.json_mode else text, file=self.stream)
+        self._write(json.dumps(data, indent=1, default=str) if self.json_mode else text)
 
     def table(self, rows: Sequence[dict[str, Any]], *, title: str) -> None:
         if self.json_mode:
-            print(json.dumps(rows, indent=1, default=str), file=self.stream)
+            self._write(json.dumps(rows, indent=1, default=str))
             return
-        print(title, file=self.stream)
-        if not rows:
-            print("  (none)", file=self.stream)
-            return
-        columns = list(rows[0])
-        widths = {c: max(len(c), *(len(_cell(row[c])) for row in rows)) for c in columns}
-        print("  " + "  ".join(c.ljust(widths[c]) for c in columns), file=self.stream)
-        for row in rows:
-            print("  " + "  ".join(_cell(row[c]).ljust(widths[c]) for c in columns), file=self.stream)
+        lines = [title]
+        if rows:
+            columns = list(rows[0])
+            widths = {c: max(len(c), *(len(_cell(row[c])) for row in rows)) for c in columns}
+            lines.append("  " + "  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+            lines += [
+                "  " + "  ".join(_cell(row[c]).ljust(widths[c]) for c in columns).rstrip() for row in rows
+            ]
+        else:
+            lines.append("  (none)")
+        self._write("\n".join(lines))
+
+    def _write(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout)
 
 
 def _cell(value: Any) -> str:
