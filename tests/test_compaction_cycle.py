@@ -15,7 +15,7 @@ from receipt_compaction.compaction.runs import load_run
 from receipt_compaction.crashpoints import CRASH_POINTS, SimulatedCrash, at_point, crash_at
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.local import receipt_entities
-from receipt_compaction.lock import acquire_lease, lock_key
+from receipt_compaction.lock import acquire_lease, expire_lease
 from receipt_compaction.settings import CompactionSettings
 from receipt_compaction.snapshot import SnapshotStore, verify_snapshot
 
@@ -54,12 +54,7 @@ class Pipeline:
 
     def expire_lease(self) -> None:
         """What time does to the lease of a process that died holding it."""
-        self.world.clients.dynamodb.update_item(
-            TableName=self.world.table,
-            Key=lock_key("words"),
-            UpdateExpression="SET expires_at = :past",
-            ExpressionAttributeValues={":past": {"N": "1"}},
-        )
+        expire_lease(self.world.clients.dynamodb, self.world.table, "words")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from conftest import Table
 
 from receipt_compaction.aws import AwsClients
-from receipt_compaction.lock import LeaseBusy, LeaseLost, acquire_lease, lock_key
+from receipt_compaction.lock import LeaseBusy, LeaseLost, acquire_lease, expire_lease, lock_key
 
 
 def item(clients: AwsClients, table: Table) -> dict[str, dict[str, str]]:
@@ -18,12 +18,7 @@ def item(clients: AwsClients, table: Table) -> dict[str, dict[str, str]]:
 
 def expire(clients: AwsClients, table: Table) -> None:
     """Let the lease run out, as if its owner had stalled past its expiry."""
-    clients.dynamodb.update_item(
-        TableName=table.name,
-        Key=lock_key("words"),
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": {"N": "1"}},
-    )
+    expire_lease(clients.dynamodb, table.name, "words")
 
 
 def test_a_held_lease_is_busy_for_others_and_tokens_increase(aws_clients: AwsClients, table: Table) -> None:

@@ -55,16 +55,9 @@ class Scope:
             return line_embedding_id(image_id, receipt_id, self.line_id)
         return None
 
-    def where(self) -> dict[str, Any]:
-        conditions: list[dict[str, Any]] = [
-            {"image_id": self.receipt.image_id},
-            {"receipt_id": self.receipt.receipt_id},
-        ]
-        if self.line_id is not None:
-            conditions.append({"line_id": self.line_id})
-        if self.word_id is not None:
-            conditions.append({"word_id": self.word_id})
-        return {"$and": conditions}
+    def receipt_where(self) -> dict[str, Any]:
+        """The Chroma filter for every embedding of this scope's receipt."""
+        return {"$and": [{"image_id": self.receipt.image_id}, {"receipt_id": self.receipt.receipt_id}]}
 
 
 @dataclass
@@ -133,7 +126,7 @@ def _fetch_in_scope(
             ids=sorted({embedding_id for embedding_id in ids if embedding_id}), include=["metadatas"]
         )
     else:
-        page = collection.get(where=Scope(scopes[0].receipt).where(), include=["metadatas"])
+        page = collection.get(where=scopes[0].receipt_where(), include=["metadatas"])
     none: list[Any] = [None] * len(page["ids"])
     metadatas: list[Mapping[str, Any] | None] = list(page["metadatas"] or none)
     return dict(zip(page["ids"], metadatas, strict=True))

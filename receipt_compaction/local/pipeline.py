@@ -8,7 +8,6 @@ and says what happened; ``latest_snapshot()`` downloads what the pointer names, 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import uuid
@@ -23,7 +22,7 @@ from receipt_compaction.embedding import HashEmbedder, produce_delta
 from receipt_compaction.handlers import compaction, stream_processor
 from receipt_compaction.local.seeding import receipt_entities
 from receipt_compaction.local.sources import Invocation, QueueSource, StreamSource, failure_message
-from receipt_compaction.lock import lock_key
+from receipt_compaction.lock import expire_lease
 from receipt_compaction.snapshot import SnapshotStore
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
@@ -236,14 +235,7 @@ class LocalPipeline:
     def expire_leases(self) -> None:
         """What time does to the leases of a compactor that died holding them (they run out)."""
         for collection in COLLECTIONS:
-            with contextlib.suppress(self.clients.dynamodb.exceptions.ConditionalCheckFailedException):
-                self.clients.dynamodb.update_item(
-                    TableName=self.resources.table_name,
-                    Key=lock_key(collection),
-                    UpdateExpression="SET expires_at = :past",
-                    ConditionExpression="attribute_exists(PK)",
-                    ExpressionAttributeValues={":past": {"N": "1"}},
-                )  # a collection never locked has no item: nothing to expire
+            expire_lease(self.clients.dynamodb, self.resources.table_name, collection)
 
     def _in_flight(self) -> bool:
         return self._stream.in_flight() or any(queue.in_flight() for queue in self._queues)
