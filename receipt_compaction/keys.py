@@ -8,9 +8,11 @@ count agree. Nothing here tests for substrings, so ``...#LABEL#PLACE_OF_BUSINESS
 
 from __future__ import annotations
 
+import functools
 import re
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypeAlias
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "KeyValue",
     "LiteralSegment",
     "NameSegment",
+    "SEPARATOR",
     "Segment",
     "SortKeyShape",
     "describe_shape",
@@ -32,6 +35,7 @@ __all__ = [
 IMAGE_PREFIX = "IMAGE#"
 SEPARATOR = "#"
 ID_WIDTH = 5
+KEY_CACHE_SIZE = 16_384
 
 KeyValue: TypeAlias = int | str
 
@@ -95,28 +99,34 @@ def format_id(value: int) -> str:
     return f"{value:0{ID_WIDTH}d}"
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def is_canonical_uuid(value: str) -> bool:
-    """True for a lower-case, hyphenated UUID string (the only spelling the keys use)."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except (ValueError, AttributeError, TypeError):
-        return False
+    """True for a lower-case, hyphenated UUID string (the only spelling the keys use): exactly the strings
+    ``str(uuid.UUID(value)) == value`` accepts, without building a UUID (this runs for every key read)."""
+    return isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is not None
 
 
 def render_pk(image_id: str) -> str:
     return f"{IMAGE_PREFIX}{image_id}"
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def image_id_from_pk(pk: str) -> str | None:
-    """The image id of ``IMAGE#{uuid}``, or None when the key is not an image partition."""
+    """The image id of ``IMAGE#{uuid}``, or None when the key is not an image partition.
+
+    Cached: a stream record's key is read for its routing and again for each of its images."""
     if not pk.startswith(IMAGE_PREFIX):
         return None
     image_id = pk[len(IMAGE_PREFIX) :]
     return image_id if is_canonical_uuid(image_id) else None
 
 
-def match_sort_key(shape: SortKeyShape, sk: str) -> dict[str, KeyValue] | None:
-    """The field values of ``sk`` if it has exactly this shape, else None."""
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def match_sort_key(shape: SortKeyShape, sk: str) -> Mapping[str, KeyValue] | None:
+    """The field values of ``sk`` if it has exactly this shape, else None (read-only: the result is cached,
+    because a stream record's key is matched for its routing and again for each of its images)."""
     tokens = sk.split(SEPARATOR)
     values: dict[str, KeyValue] = {}
     position = 0
@@ -133,7 +143,7 @@ def match_sort_key(shape: SortKeyShape, sk: str) -> dict[str, KeyValue] | None:
             return None
         values[segment.field] = value
         position += 2
-    return values if position == len(tokens) else None
+    return MappingProxyType(values) if position == len(tokens) else None
 
 
 def render_sort_key(shape: SortKeyShape, values: dict[str, KeyValue]) -> str:

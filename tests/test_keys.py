@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from receipt_compaction.entities import (
     ReceiptWordLabel,
     entity_class_for_key,
 )
+from receipt_compaction.keys import is_canonical_uuid
 
 PK = "IMAGE#0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10"
 
@@ -111,3 +114,24 @@ def test_random_keys_never_crash_and_only_match_canonical_shapes(sk: str) -> Non
 
 def _required(entity_class: type) -> dict[str, dict[str, str]]:
     return {"text": {"S": "x"}} if entity_class in (ReceiptLine, ReceiptWord) else {}
+
+
+def _uuid_spelling_round_trips(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+@given(
+    st.one_of(
+        st.uuids().map(str),
+        st.uuids().map(lambda u: str(u).upper()),
+        st.uuids().map(lambda u: u.hex),
+        st.uuids().map(lambda u: "{" + str(u) + "}"),
+        st.uuids().map(lambda u: str(u) + "\n"),
+        st.text(alphabet="0123456789abcdefABCDEF-{}", max_size=40),
+    )
+)
+def test_canonical_uuid_is_exactly_what_uuid_spells_back(value: str) -> None:
+    assert is_canonical_uuid(value) == _uuid_spelling_round_trips(value)

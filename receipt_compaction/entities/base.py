@@ -8,6 +8,7 @@ attributes. Items are encoded with boto3's ``TypeSerializer``/``TypeDeserializer
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, cast
@@ -114,15 +115,11 @@ class Entity(BaseModel):
 
     @classmethod
     def key_fields(cls) -> tuple[str, ...]:
-        return (
-            "image_id",
-            *(segment.field for segment in cls.SORT_KEY if not isinstance(segment, LiteralSegment)),
-        )
+        return _key_fields(cls)
 
     @classmethod
     def attribute_fields(cls) -> tuple[str, ...]:
-        keys = set(cls.key_fields())
-        return tuple(name for name in cls.model_fields if name not in keys)
+        return _attribute_fields(cls)
 
     @classmethod
     def key_template(cls) -> str:
@@ -181,18 +178,15 @@ class Entity(BaseModel):
     def from_values(cls, values: Mapping[str, Any]) -> Self:
         """Build from an item already decoded to Python values (boto3's resource layer, for instance)."""
         pk, sk = values.get("PK"), values.get("SK")
-        problems = cls._key_problems(pk, sk)
+        image_id = image_id_from_pk(pk) if isinstance(pk, str) else None
+        key_values = match_sort_key(cls.SORT_KEY, sk) if isinstance(sk, str) else None
+        problems = cls._key_problems(image_id, key_values)
         item_type = values.get("TYPE")
         if item_type is not None and item_type != cls.ENTITY_TYPE:
             problems.append(f"field 'TYPE': is {item_type!r}, but the key is a {cls.ENTITY_TYPE} key")
         if problems:
             raise EntityError(cls.ENTITY_TYPE, pk, sk, problems)
-        assert isinstance(pk, str)  # checked by _key_problems
-        assert isinstance(sk, str)
-        fields: dict[str, Any] = {
-            "image_id": image_id_from_pk(pk),
-            **(match_sort_key(cls.SORT_KEY, sk) or {}),
-        }
+        fields: dict[str, Any] = {"image_id": image_id, **(key_values or {})}
         fields.update((name, values[name]) for name in cls.attribute_fields() if name in values)
         try:
             return cls.model_validate(fields)
@@ -200,13 +194,28 @@ class Entity(BaseModel):
             raise EntityError(cls.ENTITY_TYPE, pk, sk, describe_validation_error(error)) from None
 
     @classmethod
-    def _key_problems(cls, pk: object, sk: object) -> list[str]:
+    def _key_problems(cls, image_id: str | None, key_values: Mapping[str, KeyValue] | None) -> list[str]:
         problems = []
-        if not isinstance(pk, str) or image_id_from_pk(pk) is None:
+        if image_id is None:
             problems.append("field 'PK': expected IMAGE#<uuid>")
-        if not isinstance(sk, str) or match_sort_key(cls.SORT_KEY, sk) is None:
+        if key_values is None:
             problems.append(f"field 'SK': expected {cls.key_template()}")
         return problems
+
+
+@functools.cache
+def _key_fields(cls: type[Entity]) -> tuple[str, ...]:
+    # Cached per class: every item read and written asks, and the answer is fixed by the class.
+    return (
+        "image_id",
+        *(segment.field for segment in cls.SORT_KEY if not isinstance(segment, LiteralSegment)),
+    )
+
+
+@functools.cache
+def _attribute_fields(cls: type[Entity]) -> tuple[str, ...]:
+    keys = set(_key_fields(cls))
+    return tuple(name for name in cls.model_fields if name not in keys)
 
 
 def describe_validation_error(error: ValidationError) -> list[str]:

@@ -10,7 +10,7 @@ from receipt_compaction.entities.labels import ReceiptWordLabel
 from receipt_compaction.entities.metadata import ReceiptMetadata
 from receipt_compaction.entities.receipt import Receipt, ReceiptLine, ReceiptWord
 from receipt_compaction.entities.runs import CompactionRun
-from receipt_compaction.keys import image_id_from_pk, match_sort_key
+from receipt_compaction.keys import SEPARATOR, LiteralSegment, image_id_from_pk, match_sort_key
 
 __all__ = ["ENTITY_CLASSES", "entity_class_for_key", "entity_from_item"]
 
@@ -28,10 +28,25 @@ def entity_class_for_key(pk: str, sk: str) -> type[Entity] | None:
     """The entity class whose key shape ``PK``/``SK`` has, or None (not an image item, or unknown)."""
     if image_id_from_pk(pk) is None:
         return None
-    for entity_class in ENTITY_CLASSES:
+    head, _, _ = sk.partition(SEPARATOR)
+    for entity_class in _BY_SHAPE.get((head, sk.count(SEPARATOR) + 1), ()):
         if match_sort_key(entity_class.SORT_KEY, sk) is not None:
             return entity_class
     return None
+
+
+def _shape_index() -> dict[tuple[str, int], tuple[type[Entity], ...]]:
+    """Candidate classes by (first segment name, token count): every key read asks, so only the classes
+    that can match are tried; ``match_sort_key`` still decides."""
+    index: dict[tuple[str, int], tuple[type[Entity], ...]] = {}
+    for entity_class in ENTITY_CLASSES:
+        tokens = sum(1 if isinstance(s, LiteralSegment) else 2 for s in entity_class.SORT_KEY)
+        signature = (entity_class.SORT_KEY[0].name, tokens)
+        index[signature] = (*index.get(signature, ()), entity_class)
+    return index
+
+
+_BY_SHAPE = _shape_index()
 
 
 def entity_from_item(item: Item) -> Entity | None:

@@ -21,6 +21,8 @@ from receipt_compaction.keys import image_id_from_pk
 __all__ = ["IgnoredRecord", "ParsedRecord", "StreamRecord", "StreamRecordError", "parse_record"]
 
 AttributeMap = dict[str, dict[str, Any]]
+Image = dict[str, Any]
+"""An image's attributes are checked when the entity is decoded (each bad one named there), not here."""
 
 _IMAGES_NEEDED: dict[str, tuple[str, ...]] = {
     "INSERT": ("NewImage",),
@@ -37,8 +39,8 @@ class _StreamChange(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     keys: AttributeMap = Field(alias="Keys")
-    new_image: AttributeMap | None = Field(default=None, alias="NewImage")
-    old_image: AttributeMap | None = Field(default=None, alias="OldImage")
+    new_image: Image | None = Field(default=None, alias="NewImage")
+    old_image: Image | None = Field(default=None, alias="OldImage")
     sequence_number: str = Field(alias="SequenceNumber", min_length=1)
 
 
@@ -112,7 +114,7 @@ def _read_record(raw: object) -> StreamRecord:
 
 
 def _decode_image(
-    entity_class: type[Entity], name: str, image: AttributeMap | None, keys: AttributeMap
+    entity_class: type[Entity], name: str, image: Image | None, keys: AttributeMap
 ) -> Entity | None:
     if image is None:
         return None
