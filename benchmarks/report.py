@@ -132,7 +132,7 @@ def _number(value: float | None, unit: str) -> str:
     if unit == "MiB":
         return f"{value:,.1f} MiB"
     if unit == "s":
-        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"  # noqa: PLR2004
+        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     return f"{value:,.0f} {unit}"
 
 

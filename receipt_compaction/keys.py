@@ -17,11 +17,11 @@ from typing import TypeAlias
 
 __all__ = [
     "IMAGE_PREFIX",
+    "SEPARATOR",
     "IdSegment",
     "KeyValue",
     "LiteralSegment",
     "NameSegment",
-    "SEPARATOR",
     "Segment",
     "SortKeyShape",
     "describe_shape",
