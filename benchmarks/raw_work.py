@@ -1,0 +1,138 @@
+"""A scenario's raw work, recorded while it runs and replayed bare: the baseline of P1.
+
+The raw work is what a hand-written pipeline would have to do anyway: the scenario's own DynamoDB writes
+(items, deltas' CompactionRun items), the SQS messages the stream stage sends, and every chromadb write
+(delta embeddings, merges, metadata updates, deletes). Replaying it issues the same calls with boto3 and
+chromadb directly against fresh resources, with nothing around them: no stream polling, handlers, locks,
+snapshots or checks. The difference to the scenario's wall time is the harness's (and the pipeline's) own.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chromadb.api.models.Collection import Collection
+
+from receipt_compaction.chroma_store import open_chroma, open_collection
+from receipt_compaction.local.resources import create_queue, create_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from receipt_compaction.aws import AwsClients
+
+__all__ = ["RawWork", "record_raw_work", "replay"]
+
+_TABLE_WRITES = ("PutItem", "DeleteItem", "BatchWriteItem")
+_QUEUE_SENDS = ("SendMessage", "SendMessageBatch")
+_CHROMA_WRITES = ("upsert", "update", "delete")
+
+
+@dataclass
+class RawWork:
+    table_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    queue_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    chroma_calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.table_calls)} table writes, {len(self.queue_calls)} queue sends, "
+            f"{len(self.chroma_calls)} chromadb writes"
+        )
+
+
+@contextmanager
+def record_raw_work(scenario_clients: AwsClients, handler_sqs: Any) -> Iterator[RawWork]:
+    """Record the scenario's table writes (its own client), the stream handler's sends (the handler's
+    cached client) and every chromadb write made meanwhile."""
+    work = RawWork()
+
+    def table_write(params: dict[str, Any], model: Any, **_: Any) -> None:
+        work.table_calls.append((model.name, dict(params)))
+
+    def queue_send(params: dict[str, Any], model: Any, **_: Any) -> None:
+        work.queue_calls.append((model.name, dict(params)))
+
+    hooks = [(scenario_clients.dynamodb, f"before-parameter-build.dynamodb.{op}", table_write) for op in _TABLE_WRITES]
+    hooks += [(handler_sqs, f"before-parameter-build.sqs.{op}", queue_send) for op in _QUEUE_SENDS]
+    for client, event, handler in hooks:
+        client.meta.events.register(event, handler)
+    originals = {name: getattr(Collection, name) for name in _CHROMA_WRITES}
+    # Recording wrappers around the real methods (they call straight through): chromadb has no hook for
+    # observing writes, and the replay needs their exact arguments.
+    for name, original in originals.items():
+        setattr(Collection, name, _recording(name, original, work))
+    try:
+        yield work
+    finally:
+        for name, original in originals.items():
+            setattr(Collection, name, original)
+        for client, event, handler in hooks:
+            client.meta.events.unregister(event, handler)
+
+
+def _recording(name: str, original: Any, work: RawWork) -> Any:
+    def method(self: Collection, **kwargs: Any) -> Any:
+        work.chroma_calls.append((self.name, name, kwargs))
+        return original(self, **kwargs)
+
+    return method
+
+
+def replay(work: RawWork, clients: AwsClients, scratch: Path) -> float:
+    """Seconds to issue the recorded calls bare, against fresh resources made (untimed) beforehand."""
+    prefix = f"raw-{uuid.uuid4().hex[:8]}"
+    table = f"{prefix}-table"
+    create_table(clients.dynamodb, table)
+    queues: dict[str, str] = {}
+    for _, params in work.queue_calls:
+        if params["QueueUrl"] not in queues:
+            fifo = params["QueueUrl"].endswith(".fifo")
+            queues[params["QueueUrl"]] = create_queue(clients.sqs, f"{prefix}-{len(queues)}", fifo=fifo)
+    with tempfile.TemporaryDirectory(dir=scratch) as directory:
+        started = time.perf_counter()
+        _replay_table(work, clients, table)
+        _replay_queues(work, clients, queues)
+        _replay_chroma(work, Path(directory))
+        elapsed = time.perf_counter() - started
+    clients.dynamodb.delete_table(TableName=table)
+    for url in queues.values():
+        clients.sqs.delete_queue(QueueUrl=url)
+    return elapsed
+
+
+def _replay_table(work: RawWork, clients: AwsClients, table: str) -> None:
+    for operation, params in work.table_calls:
+        if operation == "BatchWriteItem":
+            requests = [r for batch in params["RequestItems"].values() for r in batch]
+            clients.dynamodb.batch_write_item(RequestItems={table: requests})
+        elif operation == "PutItem":
+            clients.dynamodb.put_item(**{**params, "TableName": table})
+        else:
+            clients.dynamodb.delete_item(**{**params, "TableName": table})
+
+
+def _replay_queues(work: RawWork, clients: AwsClients, queues: dict[str, str]) -> None:
+    for operation, params in work.queue_calls:
+        fresh = {**params, "QueueUrl": queues[params["QueueUrl"]]}
+        if operation == "SendMessageBatch":
+            clients.sqs.send_message_batch(**fresh)
+        else:
+            clients.sqs.send_message(**fresh)
+
+
+def _replay_chroma(work: RawWork, directory: Path) -> None:
+    if not work.chroma_calls:
+        return
+    with open_chroma(directory) as client:
+        collections: dict[str, Collection] = {}
+        for name, method, kwargs in work.chroma_calls:
+            if name not in collections:
+                collections[name] = open_collection(client, name)
+            getattr(collections[name], method)(**kwargs)
