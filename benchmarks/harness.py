@@ -102,9 +102,19 @@ def measure_scenarios(scenarios: list[Scenario], *, repeat: int) -> list[Row]:
             totals[0] += wall
             totals[1] += raw
             rows.append(
-                Row("P1", f"scenario {scenario.name}", wall, "s", raw, "raw work replayed", note=work.summary())
+                Row(
+                    "P1",
+                    f"scenario {scenario.name}",
+                    wall,
+                    "s",
+                    raw,
+                    "raw work replayed",
+                    note=work.summary(),
+                )
             )
-        rows.append(Row("P1", "all scenarios, sum of medians", totals[0], "s", totals[1], "raw work replayed"))
+        rows.append(
+            Row("P1", "all scenarios, sum of medians", totals[0], "s", totals[1], "raw work replayed")
+        )
     return rows
 
 
@@ -125,7 +135,17 @@ def _run_once(
 
 def measure_gate(scenario_sum: float | None) -> list[Row]:
     """The gate command users run, in a fresh process, on the default embedded backend."""
-    command = [sys.executable, "-m", "pytest", "-p", "receipt_compaction", "scenarios", "-q", "-p", "no:cacheprovider"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "receipt_compaction",
+        "scenarios",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
     started = time.perf_counter()
     finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False, timeout=1800)
     elapsed = time.perf_counter() - started

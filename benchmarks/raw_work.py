@@ -27,18 +27,21 @@ if TYPE_CHECKING:
 
     from receipt_compaction.aws import AwsClients
 
-__all__ = ["RawWork", "record_raw_work", "replay"]
+__all__ = ["ChromaCall", "RawWork", "record_chroma_calls", "record_raw_work", "replay", "replay_chroma"]
 
 _TABLE_WRITES = ("PutItem", "DeleteItem", "BatchWriteItem")
 _QUEUE_SENDS = ("SendMessage", "SendMessageBatch")
 _CHROMA_WRITES = ("upsert", "update", "delete")
+
+ChromaCall = tuple[str, str, tuple[Any, ...], dict[str, Any]]
+"""(collection name, method, positional arguments, keyword arguments)"""
 
 
 @dataclass
 class RawWork:
     table_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     queue_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    chroma_calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    chroma_calls: list[ChromaCall] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -59,28 +62,40 @@ def record_raw_work(scenario_clients: AwsClients, handler_sqs: Any) -> Iterator[
     def queue_send(params: dict[str, Any], model: Any, **_: Any) -> None:
         work.queue_calls.append((model.name, dict(params)))
 
-    hooks = [(scenario_clients.dynamodb, f"before-parameter-build.dynamodb.{op}", table_write) for op in _TABLE_WRITES]
+    hooks = [
+        (scenario_clients.dynamodb, f"before-parameter-build.dynamodb.{op}", table_write)
+        for op in _TABLE_WRITES
+    ]
     hooks += [(handler_sqs, f"before-parameter-build.sqs.{op}", queue_send) for op in _QUEUE_SENDS]
     for client, event, handler in hooks:
         client.meta.events.register(event, handler)
-    originals = {name: getattr(Collection, name) for name in _CHROMA_WRITES}
-    # Recording wrappers around the real methods (they call straight through): chromadb has no hook for
-    # observing writes, and the replay needs their exact arguments.
-    for name, original in originals.items():
-        setattr(Collection, name, _recording(name, original, work))
     try:
-        yield work
+        with record_chroma_calls(work.chroma_calls, _CHROMA_WRITES):
+            yield work
     finally:
-        for name, original in originals.items():
-            setattr(Collection, name, original)
         for client, event, handler in hooks:
             client.meta.events.unregister(event, handler)
 
 
-def _recording(name: str, original: Any, work: RawWork) -> Any:
-    def method(self: Collection, **kwargs: Any) -> Any:
-        work.chroma_calls.append((self.name, name, kwargs))
-        return original(self, **kwargs)
+@contextmanager
+def record_chroma_calls(calls: list[ChromaCall], methods: tuple[str, ...]) -> Iterator[None]:
+    """Append every call of these ``Collection`` methods made meanwhile to ``calls``."""
+    originals = {name: getattr(Collection, name) for name in methods}
+    # Recording wrappers around the real methods (they call straight through): chromadb has no hook for
+    # observing calls, and the replay needs their exact arguments.
+    for name, original in originals.items():
+        setattr(Collection, name, _recording(name, original, calls))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(Collection, name, original)
+
+
+def _recording(name: str, original: Any, calls: list[ChromaCall]) -> Any:
+    def method(self: Collection, *args: Any, **kwargs: Any) -> Any:
+        calls.append((self.name, name, args, kwargs))
+        return original(self, *args, **kwargs)
 
     return method
 
@@ -99,7 +114,7 @@ def replay(work: RawWork, clients: AwsClients, scratch: Path) -> float:
         started = time.perf_counter()
         _replay_table(work, clients, table)
         _replay_queues(work, clients, queues)
-        _replay_chroma(work, Path(directory))
+        replay_chroma(work.chroma_calls, Path(directory))
         elapsed = time.perf_counter() - started
     clients.dynamodb.delete_table(TableName=table)
     for url in queues.values():
@@ -127,12 +142,13 @@ def _replay_queues(work: RawWork, clients: AwsClients, queues: dict[str, str]) -
             clients.sqs.send_message(**fresh)
 
 
-def _replay_chroma(work: RawWork, directory: Path) -> None:
-    if not work.chroma_calls:
+def replay_chroma(calls: list[ChromaCall], directory: Path) -> None:
+    """Open the persistent directory and make the recorded calls on it, in order."""
+    if not calls:
         return
     with open_chroma(directory) as client:
         collections: dict[str, Collection] = {}
-        for name, method, kwargs in work.chroma_calls:
+        for name, method, args, kwargs in calls:
             if name not in collections:
                 collections[name] = open_collection(client, name)
-            getattr(collections[name], method)(**kwargs)
+            getattr(collections[name], method)(*args, **kwargs)

@@ -275,8 +275,9 @@ class SnapshotStore:
             if on_file is not None:
                 on_file(entry)
 
+        largest_first = sorted(manifest.files, key=lambda entry: entry.size, reverse=True)  # shortest makespan
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(restore_one, manifest.files))
+            list(pool.map(restore_one, largest_first))
         return manifest
 
     def _restore_file(

@@ -1,0 +1,171 @@
+"""Run the benchmarks, print the table, and write it as Markdown and JSON.
+
+    python -m benchmarks                  # every section at the default sizes (a few minutes here)
+    python -m benchmarks --only P2,P4     # some sections
+    python -m benchmarks --quick          # tiny sizes: checks that everything runs, measures little
+
+Every figure sits beside a baseline measured in the same run, because machines are shared and noisy.
+P1 runs on the embedded moto backend (the harness as users run it); P3, P4, P5 and the compaction memory on
+a moto server in a process of its own, so the server's work does not compete with the measured code for
+the interpreter lock (S3 and DynamoDB never run inside a Lambda's process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.compaction_grid import measure_compaction_grid
+from benchmarks.harness import REPO, measure_gate, measure_scenarios, measure_startup, shipped_scenarios
+from benchmarks.memory import measure_compaction_memory, measure_gate_on_moto_process
+from benchmarks.moto_process import MotoProcess
+from benchmarks.report import Results, Row
+from benchmarks.snapshots import measure_snapshots
+from benchmarks.stream_stage import measure_stream_stage
+from receipt_compaction.aws import AwsClients
+
+SECTIONS = ("P1", "P2", "P3", "P4", "P5", "memory")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quick:
+        _quick(args)
+    only = {name.strip().lower() for name in args.only.split(",")}
+    unknown = only - {section.lower() for section in SECTIONS}
+    if unknown:
+        raise SystemExit(
+            f"--only: unknown section {', '.join(sorted(unknown))}: choose from {', '.join(SECTIONS)}"
+        )
+    # Fault scenarios log the failures they provoke; the table is the output here.
+    logging.getLogger("receipt_compaction").setLevel(logging.CRITICAL)
+    settings = {name: value for name, value in vars(args).items() if name not in {"out", "only"}}
+    results = Results(settings={**settings, "only": ",".join(sorted(only))})
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rc-bench-") as scratch:
+        for section, run in _plan(args, only, Path(scratch)):
+            _say(f"{section} ... ({time.perf_counter() - started:.0f} s so far)")
+            results.add(run())
+    results.seconds = time.perf_counter() - started
+    print(results.markdown())
+    markdown, data = results.write(args.out)
+    _say(f"written: {markdown} and {data}")
+    return 0
+
+
+def _plan(
+    args: argparse.Namespace, only: set[str], scratch: Path
+) -> list[tuple[str, Callable[[], list[Row]]]]:
+    plan: list[tuple[str, Callable[[], list[Row]]]] = []
+    if "p2" in only:
+        plan.append(
+            (
+                "P2 stream stage",
+                lambda: measure_stream_stage(records=args.stream_records, repeat=args.repeat * 3),
+            )
+        )
+    if only & {"p3", "p4", "p5", "memory"}:
+        plan.append(("P3-P5, memory (moto server process)", lambda: _on_moto_process(args, only, scratch)))
+    if "p1" in only:
+        plan.append(("P1 moto start-up", lambda: measure_startup(repeat=args.repeat)))
+        plan.append(("P1 scenarios", lambda: _scenarios(args)))
+        if not args.quick:
+            plan.append(("P1 whole gate", lambda: measure_gate(_scenario_sum(args))))
+    if "memory" in only and not args.quick:
+        plan.append(("gate against a moto server process (memory)", measure_gate_on_moto_process))
+    return plan
+
+
+_SCENARIO_ROWS: list[Row] = []
+
+
+def _scenarios(args: argparse.Namespace) -> list[Row]:
+    scenarios = shipped_scenarios(REPO / "scenarios")
+    if args.quick:
+        scenarios = scenarios[:2]
+    _SCENARIO_ROWS[:] = measure_scenarios(scenarios, repeat=args.repeat)
+    return _SCENARIO_ROWS
+
+
+def _scenario_sum(args: argparse.Namespace) -> float | None:
+    del args
+    return _SCENARIO_ROWS[-1].value if _SCENARIO_ROWS else None
+
+
+def _on_moto_process(args: argparse.Namespace, only: set[str], scratch: Path) -> list[Row]:
+    rows: list[Row] = []
+    with MotoProcess() as backend:
+        clients = AwsClients.connect(**backend.client_kwargs())
+        if "p3" in only:
+            rows += measure_compaction_grid(
+                clients,
+                scratch / "p3",
+                messages=args.grid_messages,
+                words=args.grid_words,
+                repeat=args.repeat,
+                dimension=args.dimension,
+            )
+        if only & {"p4", "p5"}:
+            snapshot_rows = measure_snapshots(
+                clients,
+                scratch / "p45",
+                words=args.snapshot_words,
+                dimension=args.snapshot_dimension,
+                repeat=args.repeat * 3,
+            )
+            rows += [row for row in snapshot_rows if row.section.lower() in only]
+        if "memory" in only:
+            rows += measure_compaction_memory(
+                backend,
+                scratch / "memory",
+                words=args.memory_words,
+                messages=args.memory_messages,
+                dimension=args.dimension,
+            )
+    return rows
+
+
+def _quick(args: argparse.Namespace) -> None:
+    args.repeat = 1
+    args.stream_records = 600
+    args.grid_messages, args.grid_words = [10], [200]
+    args.snapshot_words = 1200
+    args.memory_words, args.memory_messages = 200, 10
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections (default: all)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--stream-records", type=int, default=6000, help="P2: stream records per run")
+    parser.add_argument("--grid-messages", type=_sizes, default=[50, 300], help="P3: message counts N")
+    parser.add_argument("--grid-words", type=_sizes, default=[1000, 3000], help="P3: collection sizes M")
+    parser.add_argument("--dimension", type=int, default=16, help="P3 and memory: embedding dimension")
+    parser.add_argument("--snapshot-words", type=int, default=5000, help="P4/P5: collection size")
+    parser.add_argument("--snapshot-dimension", type=int, default=64, help="P4/P5: embedding dimension")
+    parser.add_argument("--memory-words", type=int, default=5000, help="memory: collection size")
+    parser.add_argument("--memory-messages", type=int, default=300, help="memory: messages in the invocation")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results", help="where latest.md/.json go"
+    )
+    return parser
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
