@@ -80,14 +80,15 @@ def label(name: str, status: str = "VALID") -> ReceiptWordLabel:
     )
 
 
-def test_the_first_cycle_publishes_an_empty_version_then_the_merged_delta(pipeline: Pipeline) -> None:
+def test_the_first_cycle_publishes_the_merged_delta_as_the_first_version(pipeline: Pipeline) -> None:
     versions = pipeline.store.versions()
-    assert len(versions) == 2  # the empty first version, published under the lease, then the merge
-    assert pipeline.store.read_manifest(versions[0]).count == 0
-    assert pipeline.store.read_manifest(versions[1]).parent_version == versions[0]
+    assert len(versions) == 1  # compacted from an empty collection, published with no parent
+    manifest = pipeline.store.read_manifest(versions[0])
+    assert manifest.parent_version is None
+    assert manifest.count == 2
     assert sorted(pipeline.published()) == [WORD, word_embedding_id(IMAGE, 1, 1, 2)]
     efs = pipeline.settings.efs_root / "words"
-    assert (efs / "current").read_text() == versions[1]
+    assert (efs / "current").read_text() == versions[0]
 
 
 def test_a_cycle_with_nothing_to_change_publishes_nothing(pipeline: Pipeline) -> None:
@@ -144,7 +145,7 @@ def test_two_compactors_racing_one_publishes_and_the_other_retries(
         report = pipeline.cycle(mine)
     assert set(report.failures) == {m.message_id for m in mine if m.collection == "words"}
     assert next(iter(report.failures.values())).startswith(stopped_by)
-    assert len(pipeline.store.versions()) == 3  # the loser's manifest is gone again
+    assert len(pipeline.store.versions()) == 2  # the seed and the winner: the loser's manifest is gone again
     assert raced[1].failures == {}
     published = pipeline.store.read_pointer()
     assert published is not None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from receipt_compaction.chroma_ids import COLLECTIONS
@@ -21,7 +23,6 @@ from receipt_compaction.crashpoints import crash_point
 from receipt_compaction.lock import LeaseBusy, acquire_lease
 from receipt_compaction.snapshot import (
     EFSSnapshotManager,
-    Pointer,
     PublishReport,
     SnapshotStore,
     empty_snapshot_dir,
@@ -131,8 +132,8 @@ def _locked_cycle(
     lease: Lease,
 ) -> CollectionReport:
     ids = tuple(message.message_id for message in messages)
-    pointer = store.read_pointer() or _publish_empty(store, cache, settings, lease)
-    working = cache.working_copy(pointer.version_id)
+    pointer = store.read_pointer()
+    working = cache.working_copy(pointer.version_id) if pointer else _empty_working_copy(collection)
     try:
         crash_point("after_restore")
         result = compact(
@@ -146,7 +147,8 @@ def _locked_cycle(
         crash_point("after_compaction")
         failures = {o.message_id: o.reason for o in result.outcomes if o.status == "failed"}
         if not result.changed:
-            cache.set_current(pointer.version_id)
+            if pointer is not None:
+                cache.set_current(pointer.version_id)
             return CollectionReport(collection, ids, failures, None, result)
         published = store.publish(
             working, expected=pointer, fencing_token=lease.token, count=result.count, guard=lease.check
@@ -160,20 +162,10 @@ def _locked_cycle(
         shutil.rmtree(working.parent, ignore_errors=True)
 
 
-def _publish_empty(
-    store: SnapshotStore, cache: EFSSnapshotManager, settings: CompactionSettings, lease: Lease
-) -> Pointer:
-    """No version yet: publish an empty collection, under the lease, as the first one."""
-    settings.efs_root.mkdir(parents=True, exist_ok=True)
-    directory = empty_snapshot_dir(store.collection, settings.efs_root)
-    try:
-        published = store.publish(
-            directory, expected=None, fencing_token=lease.token, count=0, guard=lease.check
-        )
-        cache.adopt(directory, published.manifest)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-    return published.pointer
+def _empty_working_copy(collection: CollectionName) -> Path:
+    """No version yet: the first one is compacted from an empty collection and published with no parent
+    (its pointer write requires that there still is no pointer)."""
+    return empty_snapshot_dir(collection, Path(tempfile.mkdtemp(prefix="working-")))
 
 
 def _complete_runs(
