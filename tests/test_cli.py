@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +131,40 @@ def test_run_local_is_a_tour_that_ends_with_a_labelled_snapshot(capsys: pytest.C
     assert summary["grand_total_metadata"]["valid_labels"] == ["GRAND_TOTAL"]
     assert summary["words_count"] == 6
     assert summary["label"]["batch_item_failures"] == []
+
+
+def console_script() -> str:
+    """The installed ``receipt-compaction`` script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "receipt-compaction"
+    found = str(script) if script.is_file() else shutil.which("receipt-compaction")
+    assert found, "the receipt-compaction console script is not installed: pip install -e '.[dev]'"
+    return found
+
+
+def test_the_installed_command_runs_in_a_subprocess_with_exit_codes_and_output(
+    published: tuple[str, str], tmp_path: Path
+) -> None:
+    first, second = published
+    environ = dict(os.environ)  # the fixture set the endpoint, credentials and bucket
+
+    def command(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [console_script(), *argv], env=environ, capture_output=True, text=True, check=False, timeout=300
+        )
+
+    listed = command("snapshot", "list", "words")
+    assert listed.returncode == 0, listed.stderr
+    assert f"(pointer: {second})" in listed.stdout
+    verified = command("--json", "snapshot", "verify", "words")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["version"] == second
+    diff = command("snapshot", "diff", "words", first, second)
+    assert diff.returncode == 0, diff.stderr
+    assert "chroma.sqlite3" in diff.stdout
+    pulled = command("snapshot", "pull", "words", str(tmp_path / "copy"))
+    assert (pulled.returncode, (tmp_path / "copy" / "chroma.sqlite3").is_file()) == (0, True)
+    again = command("snapshot", "pull", "words", str(tmp_path / "copy"))
+    assert again.returncode == 3
+    assert len(again.stderr.strip().splitlines()) == 1
+    usage = command("snapshot", "frobnicate")
+    assert usage.returncode == 2
