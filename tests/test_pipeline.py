@@ -29,7 +29,10 @@ def test_seed_label_drain_and_the_latest_words_snapshot_carries_the_labels(pipel
     assert [len(seeded.report.published_versions[c]) for c in ("lines", "words")] == [1, 1]
     pipeline.put(label(2, "GRAND_TOTAL"))
     pipeline.put(label(1, "SUBTOTAL", "INVALID"))
+    seen: list[object] = []
+    pipeline.on_invocation = seen.append  # what a progress bar hangs on
     report = pipeline.drain()
+    assert tuple(seen) == report.invocations
     assert report.records >= 2
     assert report.messages == 2
     assert report.batch_item_failures == ()

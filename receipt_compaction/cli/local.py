@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.aws import AwsClients
-from receipt_compaction.cli.output import CommandError, Output
+from receipt_compaction.cli.output import CommandError, Output, progress
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.local import pipeline_resources
 
@@ -45,9 +45,11 @@ def run_local(arguments: argparse.Namespace, store: None, output: Output) -> int
             with pipeline_resources(clients, root=Path(scratch), region=arguments.region) as resources:
                 pipeline = LocalPipeline(clients, resources, {**backend.environ(), **resources.environ()})
                 image_id = str(uuid.uuid4())
-                seeded = pipeline.seed_receipt(
-                    image_id=image_id, receipt_id=1, lines=DEMO_LINES, merchant_name="Corner Shop"
-                )
+                with progress(output, total=None, description="seeding", unit="invocation") as bar:
+                    pipeline.on_invocation = lambda invocation: bar.update(1)
+                    seeded = pipeline.seed_receipt(
+                        image_id=image_id, receipt_id=1, lines=DEMO_LINES, merchant_name="Corner Shop"
+                    )
                 label = ReceiptWordLabel(
                     image_id=image_id,
                     receipt_id=1,
@@ -57,7 +59,9 @@ def run_local(arguments: argparse.Namespace, store: None, output: Output) -> int
                     validation_status="VALID",
                 )
                 pipeline.put(label)
-                report = pipeline.drain()
+                with progress(output, total=None, description="draining", unit="invocation") as bar:
+                    pipeline.on_invocation = lambda invocation: bar.update(1)
+                    report = pipeline.drain()
                 words = pipeline.latest_snapshot("words")
                 total = words.get(ids=[seeded.word_ids[-1]])["metadatas"][0]
                 count = words.count()  # while the downloaded snapshot still exists

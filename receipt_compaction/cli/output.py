@@ -67,12 +67,14 @@ class _NoBar:
 
 
 @contextmanager
-def progress(output: Output, *, total: int, description: str) -> Iterator[Any]:
-    """A tqdm bar on stderr when it is a terminal and the output is not JSON; otherwise nothing."""
+def progress(output: Output, *, total: int | None, description: str, unit: str = "B") -> Iterator[Any]:
+    """A tqdm bar on stderr when it is a terminal and the output is not JSON; otherwise nothing.
+
+    ``total=None`` counts without an end (handler invocations of a drain); bytes are shown scaled."""
     if output.json_mode or not sys.stderr.isatty():
         yield _NoBar()
         return
     from tqdm import tqdm  # noqa: PLC0415 - only for interactive runs
 
-    with tqdm(total=total, desc=description, unit="B", unit_scale=True, file=sys.stderr) as bar:
+    with tqdm(total=total, desc=description, unit=unit, unit_scale=unit == "B", file=sys.stderr) as bar:
         yield bar

@@ -27,7 +27,7 @@ from receipt_compaction.snapshot import SnapshotStore
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.embedding import Embedder
@@ -109,6 +109,8 @@ class LocalPipeline:
     """Everything the handlers read from the environment: the backend's variables and the resources'."""
     embedder: Embedder = field(default_factory=lambda: HashEmbedder(16))
     reports: list[DrainReport] = field(default_factory=list)
+    on_invocation: Callable[[Invocation], None] | None = None
+    """Called after every handler invocation a drain makes (a progress bar, a log line)."""
 
     def __post_init__(self) -> None:
         self._stream = StreamSource(
@@ -222,11 +224,12 @@ class LocalPipeline:
         self.reports.append(report)
         return report
 
-    @staticmethod
-    def _run(step: Any, invocations: list[Invocation], limit: int) -> bool:
+    def _run(self, step: Any, invocations: list[Invocation], limit: int) -> bool:
         progressed = False
         while (invocation := step()) is not None:
             invocations.append(invocation)
+            if self.on_invocation is not None:
+                self.on_invocation(invocation)
             progressed = True
             if len(invocations) > limit:
                 raise DrainStuck(f"drain() made {limit} invocations without running dry: {invocation}")
