@@ -180,3 +180,23 @@ def test_a_malformed_item_fails_only_its_receipts_messages(world: World) -> None
     assert world.metadata("words", word_embedding_id(OTHER, 1, 1, 1))["valid_labels"] == ["X"]
     assert world.metadata("words", word_embedding_id(IMAGE, 1, 1, 1))["label_status"] == "unvalidated"
     assert result.updated == 1
+
+
+def test_a_receipt_whose_state_cannot_be_read_fails_alone(world: World) -> None:
+    world.seed(IMAGE, 1, [["TOTAL", "12.50"]])
+    world.seed(OTHER, 1, [["CASH", "20.00"]])
+    broken = ReceiptWord(image_id=OTHER, receipt_id=1, line_id=1, word_id=1, text="CASH").to_item()
+    broken["confidence"] = {"S": "very"}  # an item no ReceiptWord can be read from
+    world.clients.dynamodb.put_item(TableName=world.table, Item=broken)
+    other_label = ReceiptWordLabel(
+        image_id=OTHER, receipt_id=1, line_id=1, word_id=2, label="CASH", validation_status="VALID"
+    )
+    mine, theirs = (
+        world.change("INSERT", new=label("GRAND_TOTAL", "VALID")),
+        world.change("INSERT", new=other_label),
+    )
+    result = world.compact(mine + theirs, "words")
+    failed = {outcome.message_id: outcome.reason for outcome in result.outcomes if outcome.status == "failed"}
+    assert set(failed) == {message.message_id for message in theirs}
+    assert all(reason.startswith(f"reconciling receipt {OTHER}/1 failed") for reason in failed.values())
+    assert label_view(world) == {"label_status": "validated", "valid_labels": ["GRAND_TOTAL"]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,7 +23,7 @@ from receipt_compaction.compaction.deltas import download_delta, merge_delta
 from receipt_compaction.compaction.reconcile import ReceiptChanges, Scope, apply_changes, plan_receipt_changes
 from receipt_compaction.compaction.runs import load_run, mark_run_completed
 from receipt_compaction.entities import CompactionRun
-from receipt_compaction.state import ReceiptKey, load_receipt_state
+from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["CompactionResult", "MergedRun", "MessageOutcome", "compact", "complete_runs", "scope_of"]
 
 logger = logging.getLogger(__name__)
+
+STATE_READERS = 8
+"""Receipt states read at once while reconciling (boto3 clients are thread-safe)."""
 
 
 @dataclass(frozen=True)
@@ -204,10 +208,13 @@ def _merge_run(context: _Context, run_key: CompactionRun) -> _Merge | None:
 def _reconcile(context: _Context, batch: _Batch) -> ReceiptChanges:
     changes = ReceiptChanges()
     planned: list[str] = []
+    states = _read_states(context, sorted(batch.scopes))
     for receipt, scoped in sorted(batch.scopes.items()):
         message_ids = [message_id for _, message_id in scoped]
         try:
-            state = load_receipt_state(context.clients.dynamodb, context.table_name, receipt)
+            state = states[receipt]
+            if isinstance(state, Exception):
+                raise state
             scopes = [scope for scope, _ in scoped]
             changes.merge(plan_receipt_changes(context.collection, context.name, state, scopes))
             planned += message_ids
@@ -223,6 +230,22 @@ def _reconcile(context: _Context, batch: _Batch) -> ReceiptChanges:
         batch.fail(planned, f"writing to Chroma failed: {error}")
         return ReceiptChanges()
     return changes
+
+
+def _read_states(context: _Context, receipts: list[ReceiptKey]) -> dict[ReceiptKey, ReceiptState | Exception]:
+    """Every receipt's current state, read concurrently: one consistent Query each, and on DynamoDB their
+    latency, not their work, is what a batch waits for. A failed read is kept as its exception."""
+
+    def read(receipt: ReceiptKey) -> ReceiptState | Exception:
+        try:
+            return load_receipt_state(context.clients.dynamodb, context.table_name, receipt)
+        except Exception as error:  # handed back to the per-receipt boundary in _reconcile
+            return error
+
+    if len(receipts) <= 1:
+        return {receipt: read(receipt) for receipt in receipts}
+    with ThreadPoolExecutor(max_workers=min(STATE_READERS, len(receipts))) as pool:
+        return dict(zip(receipts, pool.map(read, receipts), strict=True))
 
 
 def _outcome(message_id: str, batch: _Batch) -> MessageOutcome:
