@@ -4,13 +4,11 @@ same scenario's raw work replayed bare), and the whole gate as users run it."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +20,13 @@ from pytest_receipt_compaction.scenarios.loader import load_scenario_yaml
 from pytest_receipt_compaction.scenarios.runner import run_scenario
 from pytest_receipt_compaction.scenarios.spec import Scenario, validate_scenario
 from receipt_compaction.aws import AwsClients, sqs_client
-from receipt_compaction.local import pipeline_resources
+from receipt_compaction.local import handler_environment, pipeline_resources
 from receipt_compaction.local.pipeline import LocalPipeline
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Mapping
 
-__all__ = ["REPO", "measure_gate", "measure_scenarios", "measure_startup", "shipped_scenarios"]
+__all__ = ["REPO", "measure_gate", "measure_scenarios", "measure_startup", "run_gate", "shipped_scenarios"]
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -89,7 +87,7 @@ def measure_scenarios(scenarios: list[Scenario], *, repeat: int) -> list[Row]:
     with MotoServerExecutor(region=REGION) as backend, tempfile.TemporaryDirectory() as scratch:
         clients = AwsClients.connect(**backend.client_kwargs())
         environ = backend.environ()
-        with _environ(environ):
+        with handler_environment(environ):
             handler_sqs = sqs_client(REGION)  # the client the stream handler will use (cached per endpoint)
         totals: list[float] = [0.0, 0.0]
         for scenario in scenarios:
@@ -128,13 +126,29 @@ def _run_once(
         pipeline_resources(clients, root=Path(root), region=REGION) as resources,
     ):
         full = {**environ, **resources.environ()}
-        with _environ(full), record_raw_work(clients, handler_sqs) as work:
+        with handler_environment(full), record_raw_work(clients, handler_sqs) as work:
             run_scenario(scenario, LocalPipeline(clients, resources, full))
     return time.perf_counter() - started, work
 
 
 def measure_gate(scenario_sum: float | None) -> list[Row]:
     """The gate command users run, in a fresh process, on the default embedded backend."""
+    elapsed, summary = run_gate()
+    return [
+        Row(
+            "P1",
+            "whole gate: pytest -p receipt_compaction scenarios",
+            elapsed,
+            "s",
+            scenario_sum,
+            "sum of scenario medians above",
+            note=summary,
+        )
+    ]
+
+
+def run_gate(*options: str) -> tuple[float, str]:
+    """Run ``pytest -p receipt_compaction scenarios`` with these options; its wall time and summary line."""
     command = [
         sys.executable,
         "-m",
@@ -147,32 +161,10 @@ def measure_gate(scenario_sum: float | None) -> list[Row]:
         "no:cacheprovider",
     ]
     started = time.perf_counter()
-    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False, timeout=1800)
+    finished = subprocess.run(
+        [*command, *options], cwd=REPO, capture_output=True, text=True, check=False, timeout=1800
+    )
     elapsed = time.perf_counter() - started
     if finished.returncode != 0:
         raise RuntimeError(f"the gate failed (exit {finished.returncode}):\n{finished.stdout[-3000:]}")
-    return [
-        Row(
-            "P1",
-            "whole gate: pytest -p receipt_compaction scenarios",
-            elapsed,
-            "s",
-            scenario_sum,
-            "sum of scenario medians above",
-            note=finished.stdout.strip().splitlines()[-1].strip("= "),
-        )
-    ]
-
-
-@contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return elapsed, finished.stdout.strip().splitlines()[-1].strip("= ")

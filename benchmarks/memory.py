@@ -9,25 +9,25 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.compaction_grid import change_entities, queue_message_for, seed_world, write_entities
+from benchmarks.harness import REPO, run_gate
 from benchmarks.moto_process import MotoProcess
 from benchmarks.report import Row
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.snapshot import SnapshotStore
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_receipt_compaction.executors import Backend
     from receipt_compaction.entities import Entity
 
 __all__ = ["measure_compaction_memory", "measure_gate_on_moto_process"]
 
 GOAL = 1.5
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def measure_compaction_memory(
@@ -75,25 +75,7 @@ def measure_gate_on_moto_process() -> list[Row]:
     moto = MotoProcess()
     with moto as backend:
         fresh = moto.rss_mib()
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "receipt_compaction",
-            "scenarios",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--receipt-compaction-endpoint={backend.endpoint_url}",
-        ]
-        started = time.perf_counter()
-        finished = subprocess.run(
-            command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=1800
-        )
-        elapsed = time.perf_counter() - started
-        if finished.returncode != 0:
-            raise RuntimeError(f"the gate failed (exit {finished.returncode}):\n{finished.stdout[-3000:]}")
+        elapsed, summary = run_gate(f"--receipt-compaction-endpoint={backend.endpoint_url}")
         after, peak = moto.rss_mib(), moto.peak_rss_mib()
     return [
         Row(
@@ -101,7 +83,7 @@ def measure_gate_on_moto_process() -> list[Row]:
             "whole gate against a moto server process",
             elapsed,
             "s",
-            note=finished.stdout.strip().splitlines()[-1].strip("= "),
+            note=summary,
         ),
         Row(
             "Memory",
@@ -134,7 +116,7 @@ def _sqs_record(entity: Entity, n: int) -> dict[str, object]:
 def _peak_kib(arguments: list[str], environ: dict[str, str]) -> float:
     finished = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory_child", *arguments],
-        cwd=REPO_ROOT,
+        cwd=REPO,
         env=environ,
         capture_output=True,
         text=True,

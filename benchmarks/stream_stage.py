@@ -18,10 +18,11 @@ from boto3.dynamodb.types import TypeDeserializer
 from benchmarks.report import Row
 from receipt_compaction.entities import ReceiptMetadata, ReceiptWord, ReceiptWordLabel
 from receipt_compaction.keys import image_id_from_pk, match_sort_key
+from receipt_compaction.local.records import stream_record
 from receipt_compaction.stream import IgnoredRecord, build_messages, parse_record
 
 if TYPE_CHECKING:
-    from receipt_compaction.entities import Entity
+    from receipt_compaction.entities import Entity, EventName
 
 __all__ = ["measure_stream_stage", "stream_records"]
 
@@ -83,29 +84,9 @@ def stream_records(count: int) -> list[dict[str, Any]]:
 
 
 def _record(
-    sequence: itertools.count[int], event: str, old: Entity | None, new: Entity | None
+    sequence: itertools.count[int], event: EventName, old: Entity | None, new: Entity | None
 ) -> dict[str, Any]:
-    entity = new or old
-    assert entity is not None
-    number = next(sequence)
-    change: dict[str, Any] = {
-        "Keys": entity.key(),
-        "SequenceNumber": f"{number:021d}",
-        "SizeBytes": 200,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if old is not None:
-        change["OldImage"] = old.to_item()
-    if new is not None:
-        change["NewImage"] = new.to_item()
-    return {
-        "eventID": f"event-{number}",
-        "eventName": event,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": change,
-    }
+    return stream_record(event, sequence_number=f"{next(sequence):021d}", old=old, new=new)
 
 
 def _forget_keys() -> None:

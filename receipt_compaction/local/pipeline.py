@@ -9,9 +9,7 @@ and says what happened; ``latest_snapshot()`` downloads what the pointer names, 
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName, line_embe
 from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.embedding import HashEmbedder, produce_delta
 from receipt_compaction.handlers import compaction, stream_processor
+from receipt_compaction.local.handler_env import handler_environment
 from receipt_compaction.local.seeding import receipt_entities
 from receipt_compaction.local.sources import Invocation, QueueSource, StreamSource, failure_message
 from receipt_compaction.lock import expire_lease
@@ -27,7 +26,7 @@ from receipt_compaction.snapshot import SnapshotStore
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.embedding import Embedder
@@ -276,21 +275,7 @@ class LocalPipeline:
 
     def _with_environ(self, handler: Any) -> Any:
         def invoke(event: dict[str, Any], context: object) -> Any:
-            with _environ(self.environ):
+            with handler_environment(self.environ):
                 return handler(event, context)
 
         return invoke
-
-
-@contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
