@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from pytest_receipt_compaction.scenarios.context import ScenarioContext, StageFailure
-from receipt_compaction.embedding import produce_delta
 from receipt_compaction.entities import (
     CompactionRun,
     Entity,
@@ -18,7 +17,6 @@ from receipt_compaction.entities import (
     ReceiptWordLabel,
 )
 from receipt_compaction.keys import render_pk, render_sort_key
-from receipt_compaction.state import load_receipt_state
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -111,16 +109,8 @@ def run_delete(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
 def run_compaction_run(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
     key = context.receipt(arguments["receipt"])
     alias = arguments.get("run", f"run-{len(context.runs) + 1}")
-    pipeline = context.pipeline
-    state = load_receipt_state(pipeline.clients.dynamodb, pipeline.resources.table_name, key)
-    context.runs[alias] = produce_delta(
-        state,
-        run_id=f"{alias}-{len(context.runs) + 1}",
-        clients=pipeline.clients,
-        table_name=pipeline.resources.table_name,
-        bucket=pipeline.resources.bucket,
-        embedder=pipeline.embedder,
-        layout=arguments.get("layout", "tarball"),
+    _, context.runs[alias] = context.pipeline.produce_delta(
+        key, f"{alias}-{len(context.runs) + 1}", arguments.get("layout", "tarball")
     )
 
 

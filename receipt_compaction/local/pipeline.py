@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from receipt_compaction.aws import AwsClients
-    from receipt_compaction.embedding import Embedder
-    from receipt_compaction.entities import Entity
+    from receipt_compaction.embedding import DeltaLayout, Embedder
+    from receipt_compaction.entities import CompactionRun, Entity
     from receipt_compaction.local.environment import PipelineResources
 
 __all__ = ["DrainReport", "DrainStuck", "LocalPipeline", "ReceiptSpec", "SeededReceipt", "SnapshotView"]
@@ -178,17 +178,27 @@ class LocalPipeline:
         )
         for entity in entities:
             self.put(entity)
-        key = ReceiptKey(spec.image_id, spec.receipt_id)
+        state, _ = self.produce_delta(
+            ReceiptKey(spec.image_id, spec.receipt_id), f"seed-{uuid.uuid4().hex[:12]}"
+        )
+        return state
+
+    def produce_delta(
+        self, key: ReceiptKey, run_id: str, layout: DeltaLayout = "tarball"
+    ) -> tuple[ReceiptState, CompactionRun]:
+        """Embed the receipt's current state into a delta and write its PENDING CompactionRun, as the
+        embedding producer does; returns the state embedded and the run."""
         state = load_receipt_state(self.clients.dynamodb, self.resources.table_name, key)
-        produce_delta(
+        run = produce_delta(
             state,
-            run_id=f"seed-{uuid.uuid4().hex[:12]}",
+            run_id=run_id,
             clients=self.clients,
             table_name=self.resources.table_name,
             bucket=self.resources.bucket,
             embedder=self.embedder,
+            layout=layout,
         )
-        return state
+        return state, run
 
     # -- draining -----------------------------------------------------------------------------------------
 
