@@ -21,10 +21,10 @@ from benchmarks.raw_work import ChromaCall, record_chroma_calls, replay_chroma
 from benchmarks.report import Row
 from receipt_compaction.chroma_store import batched
 from receipt_compaction.compaction import CompactionMessage, compact, parse_sqs_record
+from receipt_compaction.contract import FieldChange, QueueMessage, StreamMessage
 from receipt_compaction.embedding import HashEmbedder, embed_receipts
 from receipt_compaction.entities import Entity, ReceiptMetadata, ReceiptWordLabel
-from receipt_compaction.local import create_table, receipt_entities
-from receipt_compaction.messages import FieldChange, QueueMessage, StreamMessage
+from receipt_compaction.harness import create_table, receipt_entities
 from receipt_compaction.state import ReceiptKey, ReceiptState
 
 if TYPE_CHECKING:

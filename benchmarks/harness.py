@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from benchmarks.raw_work import RawWork, record_raw_work, replay
 from benchmarks.report import Row
-from pytest_receipt_compaction.executors import MotoServerExecutor
-from pytest_receipt_compaction.scenarios.actions import BUILTIN_ACTIONS
-from pytest_receipt_compaction.scenarios.loader import load_scenario_yaml
-from pytest_receipt_compaction.scenarios.runner import run_scenario
-from pytest_receipt_compaction.scenarios.spec import Scenario, validate_scenario
 from receipt_compaction.aws import AwsClients, sqs_client
-from receipt_compaction.local import handler_environment, pipeline_resources
-from receipt_compaction.local.pipeline import LocalPipeline
+from receipt_compaction.harness import handler_environment, pipeline_resources
+from receipt_compaction.harness.backends import MotoServerExecutor
+from receipt_compaction.harness.pipeline import LocalPipeline
+from receipt_compaction.harness.scenarios.actions import BUILTIN_ACTIONS
+from receipt_compaction.harness.scenarios.loader import load_scenario_yaml
+from receipt_compaction.harness.scenarios.runner import run_scenario
+from receipt_compaction.harness.scenarios.spec import Scenario, validate_scenario
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,7 +35,7 @@ REGION = "us-east-1"
 _OUR_START = """
 import time
 started = time.perf_counter()
-from pytest_receipt_compaction.executors import MotoServerExecutor
+from receipt_compaction.harness.backends import MotoServerExecutor
 MotoServerExecutor(region="us-east-1").start()
 print(time.perf_counter() - started)
 """

@@ -22,8 +22,8 @@ from receipt_compaction.snapshot import SnapshotStore
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pytest_receipt_compaction.executors import Backend
     from receipt_compaction.entities import Entity
+    from receipt_compaction.harness.backends import Backend
 
 __all__ = ["measure_compaction_memory", "measure_gate_on_moto_process"]
 

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_receipt_compaction.executors import ExternalEndpointExecutor
+from receipt_compaction.harness.backends import ExternalEndpointExecutor
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from pytest_receipt_compaction.executors import Backend
+    from receipt_compaction.harness.backends import Backend
 
 __all__ = ["MotoProcess", "peak_rss_mib", "rss_mib"]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from chromadb.api.models.Collection import Collection
 
 from receipt_compaction.chroma_store import open_chroma, open_collection
-from receipt_compaction.local.resources import create_queue, create_table
+from receipt_compaction.harness.resources import create_queue, create_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from benchmarks.harness import REGION
 from benchmarks.report import Row
 from receipt_compaction.entities import ReceiptMetadata, ReceiptWord, ReceiptWordLabel
+from receipt_compaction.harness.lambda_events import stream_record
 from receipt_compaction.keys import image_id_from_pk, match_sort_key
-from receipt_compaction.local.records import stream_record
 from receipt_compaction.stream import IgnoredRecord, build_messages, parse_record
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def stream_records(count: int) -> list[dict[str, Any]]:
 def _record(
     sequence: itertools.count[int], event: EventName, old: Entity | None, new: Entity | None
 ) -> dict[str, Any]:
-    return stream_record(event, sequence_number=f"{next(sequence):021d}", old=old, new=new)
+    return stream_record(event, sequence_number=f"{next(sequence):021d}", region=REGION, old=old, new=new)
 
 
 def _forget_keys() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pytest_receipt_compaction.executors import (
+from receipt_compaction.harness.backends import (
     Backend,
     BackendUnavailable,
     ExternalEndpointExecutor,
     MotoServerExecutor,
 )
-from pytest_receipt_compaction.options import OPTIONS, HarnessSettings
+from receipt_compaction.harness.settings import OPTIONS, HarnessSettings
 
 __all__ = [
     "OPTIONS",

@@ -2,7 +2,7 @@
 
 Example (in a conftest.py or a plugin of your own)::
 
-    from pytest_receipt_compaction.scenarios.actions import StageAction
+    from receipt_compaction.harness.scenarios.actions import StageAction
 
     def pytest_receipt_compaction_stage_actions():
         def run(context, argument):
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_receipt_compaction.scenarios.actions import StageAction
+    from receipt_compaction.harness.scenarios.actions import StageAction
 
 __all__ = ["pytest_receipt_compaction_stage_actions"]
 

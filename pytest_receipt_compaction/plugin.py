@@ -1,7 +1,7 @@
 """pytest plugin ``receipt_compaction``: options and the backend fixtures.
 
 Thin by design: it resolves options, starts an executor, builds clients, and cleans up. Everything else
-lives in ``receipt_compaction`` and ``pytest_receipt_compaction.executors``.
+lives in ``receipt_compaction`` and ``receipt_compaction.harness.backends``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_receipt_compaction.executors import Backend, BackendUnavailable, make_executor
-from pytest_receipt_compaction.options import OPTIONS, HarnessSettings, OptionError, resolve_settings
 from receipt_compaction.aws import AwsClients
-from receipt_compaction.local.environment import PipelineResources, pipeline_resources
+from receipt_compaction.harness.backends import Backend, BackendUnavailable, make_executor
+from receipt_compaction.harness.janitor import PipelineResources, pipeline_resources
+from receipt_compaction.harness.settings import OPTIONS, HarnessSettings, OptionError, resolve_settings
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
     from pathlib import Path
 
-    from receipt_compaction.local.pipeline import LocalPipeline
+    from receipt_compaction.harness.pipeline import LocalPipeline
 
 __all__ = ["aws_clients", "compaction_backend", "compaction_env", "pipeline"]
 
@@ -64,7 +64,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     """Collect ``*.scenario.yaml`` files, and no other YAML (``docker-compose.yml`` stays out)."""
     if not file_path.name.endswith(".scenario.yaml"):
         return None
-    from pytest_receipt_compaction.scenarios.items import ScenarioFile  # noqa: PLC0415 - needs yaml/jsonschema
+    from pytest_receipt_compaction.items import ScenarioFile  # noqa: PLC0415 - needs yaml/jsonschema
 
     return ScenarioFile.from_parent(parent, path=file_path)
 
@@ -134,7 +134,7 @@ def pipeline(
 ) -> Iterator[LocalPipeline]:
     """Function: the local driver over ``compaction_env``: ``seed_receipt``, ``put``, ``delete``, ``drain``,
     ``latest_snapshot``."""
-    from receipt_compaction.local.pipeline import LocalPipeline  # noqa: PLC0415 - chromadb only when used
+    from receipt_compaction.harness.pipeline import LocalPipeline  # noqa: PLC0415 - chromadb only when used
 
     driver = LocalPipeline(aws_clients, compaction_env.resources, compaction_env.environ)
     yield driver

@@ -50,6 +50,11 @@ class AwsClients:
     sqs: SQSClient
     s3: S3Client
 
+    @property
+    def region(self) -> str:
+        """The region every client is bound to."""
+        return self.dynamodb.meta.region_name
+
     @classmethod
     def connect(cls, **client_kwargs: Any) -> AwsClients:
         """Clients built with the same keyword arguments (``endpoint_url``, ``region_name``, credentials)."""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, settings
-from world import World
 
-from pytest_receipt_compaction.executors import Backend
 from receipt_compaction.aws import AwsClients
-from receipt_compaction.local import create_queue, create_table
+from receipt_compaction.harness import create_bucket, create_queue, create_table
+from receipt_compaction.harness.backends import Backend
+from receipt_compaction.harness.resources import empty_and_delete_bucket
+from tests.support.resources import Table, unique_name
+from tests.support.world import World
 
 settings.register_profile(
     "default",
@@ -20,16 +20,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("default")
-
-
-def unique_name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    stream_arn: str
 
 
 @pytest.fixture
@@ -69,12 +59,9 @@ def handler_env(
 @pytest.fixture
 def bucket(aws_clients: AwsClients) -> Iterator[str]:
     name = unique_name("chroma")
-    aws_clients.s3.create_bucket(Bucket=name)
+    create_bucket(aws_clients.s3, name, aws_clients.region)
     yield name
-    for page in aws_clients.s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            aws_clients.s3.delete_object(Bucket=name, Key=item["Key"])
-    aws_clients.s3.delete_bucket(Bucket=name)
+    empty_and_delete_bucket(aws_clients.s3, name)
 
 
 @pytest.fixture

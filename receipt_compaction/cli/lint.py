@@ -24,7 +24,7 @@ def add_lint_command(subparsers: Any) -> None:
 def run_lint(arguments: argparse.Namespace, store: None, output: Output) -> int:
     del store
     try:
-        from pytest_receipt_compaction.scenarios import (  # noqa: PLC0415 - needs the testing extra
+        from receipt_compaction.harness.scenarios import (  # noqa: PLC0415 - needs the testing extra
             BUILTIN_ACTIONS,
             ScenarioSyntaxError,
             load_scenario_yaml,

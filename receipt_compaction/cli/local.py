@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.cli.output import CommandError, Output, progress
 from receipt_compaction.entities import ReceiptWordLabel
-from receipt_compaction.local import pipeline_resources
+from receipt_compaction.harness import pipeline_resources
 
 if TYPE_CHECKING:
     import argparse
@@ -33,8 +33,8 @@ def add_local_command(subparsers: Any) -> None:
 def run_local(arguments: argparse.Namespace, store: None, output: Output) -> int:
     del store
     try:
-        from pytest_receipt_compaction.executors import BackendUnavailable, MotoServerExecutor  # noqa: PLC0415
-        from receipt_compaction.local.pipeline import LocalPipeline  # noqa: PLC0415 - heavy: chromadb
+        from receipt_compaction.harness.backends import BackendUnavailable, MotoServerExecutor  # noqa: PLC0415
+        from receipt_compaction.harness.pipeline import LocalPipeline  # noqa: PLC0415 - heavy: chromadb
     except ImportError as error:
         raise CommandError(
             f"run-local needs the testing extra ({error}): pip install 'receipt-compaction[cli]'"

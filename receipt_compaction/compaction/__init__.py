@@ -11,7 +11,7 @@ from receipt_compaction.compaction.compactor import (
     scope_of,
 )
 from receipt_compaction.compaction.deltas import DeltaError, download_delta, merge_delta, safe_extract
-from receipt_compaction.compaction.messages import (
+from receipt_compaction.compaction.inbox import (
     CompactionMessage,
     MessageFailure,
     parse_sqs_record,

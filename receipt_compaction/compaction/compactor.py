@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.chroma_ids import CollectionName
-    from receipt_compaction.compaction.messages import CompactionMessage
+    from receipt_compaction.compaction.inbox import CompactionMessage
 
 __all__ = ["CompactionResult", "MergedRun", "MessageOutcome", "compact", "complete_runs", "scope_of"]
 

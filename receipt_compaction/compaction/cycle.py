@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from receipt_compaction.chroma_ids import COLLECTIONS
 from receipt_compaction.compaction.compactor import CompactionResult, compact
-from receipt_compaction.compaction.messages import CompactionMessage, MessageFailure, parse_sqs_records
+from receipt_compaction.compaction.inbox import CompactionMessage, MessageFailure, parse_sqs_records
 from receipt_compaction.compaction.runs import mark_run_completed
 from receipt_compaction.crashpoints import crash_point
 from receipt_compaction.lock import LeaseBusy, acquire_lease

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from receipt_compaction.stream.batch import RecordOutcome, StreamBatchResult, process_stream_records
 from receipt_compaction.stream.changes import relevant_changes
+from receipt_compaction.stream.parsing import (
+    IgnoredRecord,
+    ParsedRecord,
+    StreamRecord,
+    StreamRecordError,
+    parse_record,
+)
 from receipt_compaction.stream.publisher import (
     MessagePublisher,
     PublishError,
     PublishFailure,
     PublishReport,
     QueuePublisher,
-)
-from receipt_compaction.stream.records import (
-    IgnoredRecord,
-    ParsedRecord,
-    StreamRecord,
-    StreamRecordError,
-    parse_record,
 )
 from receipt_compaction.stream.routing import build_messages
 

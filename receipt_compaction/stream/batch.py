@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from receipt_compaction.messages import QueueMessage
+from receipt_compaction.contract import QueueMessage
+from receipt_compaction.stream.parsing import IgnoredRecord, StreamRecordError, event_id_of, parse_record
 from receipt_compaction.stream.publisher import MessagePublisher
-from receipt_compaction.stream.records import IgnoredRecord, StreamRecordError, event_id_of, parse_record
 from receipt_compaction.stream.routing import build_messages
 
 __all__ = ["RecordOutcome", "RecordStatus", "StreamBatchResult", "process_stream_records"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from receipt_compaction.contract import ChangeValue, FieldChange
 from receipt_compaction.entities import Entity
-from receipt_compaction.messages import ChangeValue, FieldChange
 
 __all__ = ["relevant_changes"]
 

@@ -20,7 +20,7 @@ from receipt_compaction.settings import QUEUE_URL_VARIABLES, SettingsError
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from receipt_compaction.messages import QueueMessage
+    from receipt_compaction.contract import QueueMessage
 
 __all__ = [
     "MAX_BATCH_ENTRIES",

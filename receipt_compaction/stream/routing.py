@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from receipt_compaction.messages import QueueMessage, StreamMessage
+from receipt_compaction.contract import QueueMessage, StreamMessage
 from receipt_compaction.stream.changes import relevant_changes
-from receipt_compaction.stream.records import ParsedRecord
+from receipt_compaction.stream.parsing import ParsedRecord
 
 __all__ = ["build_messages"]
 

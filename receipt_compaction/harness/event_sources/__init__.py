@@ -1,0 +1,22 @@
+"""Event sources run locally the way AWS's event source mappings run them, against any endpoint."""
+
+from __future__ import annotations
+
+from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
+from receipt_compaction.harness.event_sources.queue import QueueSource
+from receipt_compaction.harness.event_sources.stream import (
+    StreamSource,
+    StreamSourceSettings,
+    failure_message,
+    read_stream_records,
+)
+
+__all__ = [
+    "Handler",
+    "Invocation",
+    "QueueSource",
+    "StreamSource",
+    "StreamSourceSettings",
+    "failure_message",
+    "read_stream_records",
+]

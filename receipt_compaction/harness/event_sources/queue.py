@@ -1,0 +1,98 @@
+"""The local SQS event source: a queue received from the way a Lambda event source mapping does, invoking a
+handler with Lambda SQS events. Successes are deleted, failures are made visible again (at once by default),
+and the queue's own redrive policy moves poison messages to its DLQ."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
+from receipt_compaction.harness.lambda_events import lambda_sqs_event
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["QueueSource"]
+
+logger = logging.getLogger(__name__)
+
+
+class QueueSource:
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        handler: Handler,
+        *,
+        name: str,
+        batch_size: int = 10,
+        retry_after: int = 0,
+        region: str,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.handler = handler
+        self.name = name
+        self.batch_size = batch_size
+        self.retry_after = retry_after
+        self.region = region
+        self.first_deliveries = 0
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+    def in_flight(self) -> bool:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return any(int(value) for value in attributes.values())
+
+    def invoke_once(self) -> Invocation | None:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return None
+        self.first_deliveries += sum(
+            m.get("Attributes", {}).get("ApproximateReceiveCount") == "1" for m in messages
+        )
+        event = lambda_sqs_event(messages, queue_arn=self.queue_arn, region=self.region)
+        error = None
+        try:
+            response = self.handler(event, None)
+            failed = {str(item["itemIdentifier"]) for item in response.get("batchItemFailures", [])}
+        except Exception as caught:  # a function error: every message of the batch comes back
+            logger.warning("%s handler failed on %d messages: %s", self.name, len(messages), caught)
+            failed, error = {m["MessageId"] for m in messages}, f"{type(caught).__name__}: {caught}"
+        except BaseException:
+            # The process died mid-invocation: its messages come back once their visibility timeout ends,
+            # which a local run need not wait for.
+            self._settle(messages, {m["MessageId"] for m in messages})
+            raise
+        self._settle(messages, failed)
+        return Invocation(self.name, len(messages), tuple(sorted(failed)), error)
+
+    def _settle(self, messages: list[Any], failed: set[str]) -> None:
+        done = [m for m in messages if m["MessageId"] not in failed]
+        again = [m for m in messages if m["MessageId"] in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if again:
+            # Return failed messages explicitly (at once by default) instead of waiting out the visibility
+            # timeout; moto's FIFO queues would otherwise redeliver only the last message of the batch.
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_after}
+                    for i, m in enumerate(again)
+                ],
+            )

@@ -1,0 +1,285 @@
+"""LocalPipeline: the real handlers driven by local event sources over one set of resources (DESIGN §5-6).
+
+``put``/``delete`` write the table; ``drain()`` runs the stream and queue sources until nothing is in flight
+and says what happened; ``latest_snapshot()`` downloads what the pointer names, every sha256 checked;
+``seed_receipt()`` writes a receipt and brings it into both published collections the way production does
+(a delta and a CompactionRun, then a drain).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName, line_embedding_id, word_embedding_id
+from receipt_compaction.chroma_store import open_chroma, open_collection
+from receipt_compaction.embedding import HashEmbedder, produce_delta
+from receipt_compaction.handlers import compaction, stream_processor
+from receipt_compaction.harness.event_sources import Invocation, QueueSource, StreamSource, failure_message
+from receipt_compaction.harness.lambda_runtime import with_environment
+from receipt_compaction.harness.seeding import receipt_entities
+from receipt_compaction.lock import expire_lease
+from receipt_compaction.snapshot import SnapshotStore
+from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from receipt_compaction.aws import AwsClients
+    from receipt_compaction.embedding import DeltaLayout, Embedder
+    from receipt_compaction.entities import CompactionRun, Entity
+    from receipt_compaction.harness.janitor import PipelineResources
+
+__all__ = ["DrainReport", "DrainStuck", "LocalPipeline", "ReceiptSpec", "SeededReceipt", "SnapshotView"]
+
+MAX_INVOCATIONS = 10_000
+
+
+class DrainStuck(RuntimeError):
+    """The sources kept working without ever running dry."""
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    """What one ``drain()`` did."""
+
+    records: int
+    messages: int
+    messages_by_collection: dict[str, int]
+    invocations: tuple[Invocation, ...]
+    batch_item_failures: tuple[str, ...]
+    dlq_arrivals: dict[str, int]
+    on_failure_arrivals: int
+    published_versions: dict[str, tuple[str, ...]]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+@dataclass(frozen=True)
+class ReceiptSpec:
+    """A receipt to seed: its key, its words line by line, and optionally its merchant."""
+
+    image_id: str
+    receipt_id: int
+    lines: Sequence[Sequence[str]]
+    merchant_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SeededReceipt:
+    image_id: str
+    receipt_id: int
+    line_ids: tuple[str, ...]
+    word_ids: tuple[str, ...]
+    report: DrainReport
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """A downloaded, checked version of one collection, read-only, with chromadb's ``get`` shape."""
+
+    collection: str
+    version_id: str
+    path: Path
+
+    def count(self) -> int:
+        with open_chroma(self.path) as client:
+            return open_collection(client, self.collection).count()
+
+    def get(self, ids: Sequence[str] | None = None, where: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        with open_chroma(self.path) as client:
+            found = open_collection(client, self.collection).get(
+                ids=list(ids) if ids is not None else None,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas"],
+            )
+        return dict(found)
+
+
+@dataclass
+class LocalPipeline:
+    clients: AwsClients
+    resources: PipelineResources
+    environ: Mapping[str, str]
+    """Everything the handlers read from the environment: the backend's variables and the resources'."""
+    embedder: Embedder = field(default_factory=lambda: HashEmbedder(16))
+    reports: list[DrainReport] = field(default_factory=list)
+    on_invocation: Callable[[Invocation], None] | None = None
+    """Called after every handler invocation a drain makes (a progress bar, a log line)."""
+
+    def __post_init__(self) -> None:
+        self._stream = StreamSource(
+            self.clients.dynamodbstreams,
+            self.resources.stream_arn,
+            with_environment(stream_processor.lambda_handler, self.environ),
+            on_failure=self._send_to_on_failure,
+            region=self.resources.region,
+        )
+        self._queues = [
+            QueueSource(
+                self.clients.sqs,
+                self.resources.queue_urls[collection],
+                with_environment(compaction.lambda_handler, self.environ),
+                name=collection,
+                region=self.resources.region,
+            )
+            for collection in COLLECTIONS
+        ]
+        self._on_failure_sent = 0
+
+    # -- writing ------------------------------------------------------------------------------------------
+
+    def put(self, entity: Entity) -> None:
+        self.clients.dynamodb.put_item(TableName=self.resources.table_name, Item=entity.to_item())
+
+    def delete(self, entity: Entity) -> None:
+        self.clients.dynamodb.delete_item(TableName=self.resources.table_name, Key=entity.key())
+
+    def seed_receipt(
+        self,
+        *,
+        image_id: str,
+        receipt_id: int,
+        lines: Sequence[Sequence[str]],
+        merchant_name: str | None = None,
+    ) -> SeededReceipt:
+        """Write the receipt's items, embed them through a delta and a CompactionRun, and drain."""
+        spec = ReceiptSpec(image_id=image_id, receipt_id=receipt_id, lines=lines, merchant_name=merchant_name)
+        return self.seed_receipts([spec])[0]
+
+    def seed_receipts(self, receipts: Sequence[ReceiptSpec]) -> list[SeededReceipt]:
+        """Seed several receipts with one drain for all of them."""
+        states = [self._write_receipt(spec) for spec in receipts]
+        report = self.drain()
+        return [
+            SeededReceipt(
+                image_id=state.key.image_id,
+                receipt_id=state.key.receipt_id,
+                line_ids=tuple(
+                    line_embedding_id(state.key.image_id, state.key.receipt_id, line) for line in state.lines
+                ),
+                word_ids=tuple(
+                    word_embedding_id(state.key.image_id, state.key.receipt_id, *word) for word in state.words
+                ),
+                report=report,
+            )
+            for state in states
+        ]
+
+    def _write_receipt(self, spec: ReceiptSpec) -> ReceiptState:
+        entities = receipt_entities(
+            image_id=spec.image_id,
+            receipt_id=spec.receipt_id,
+            lines=spec.lines,
+            merchant_name=spec.merchant_name,
+        )
+        for entity in entities:
+            self.put(entity)
+        state, _ = self.produce_delta(
+            ReceiptKey(spec.image_id, spec.receipt_id), f"seed-{uuid.uuid4().hex[:12]}"
+        )
+        return state
+
+    def produce_delta(
+        self, key: ReceiptKey, run_id: str, layout: DeltaLayout = "tarball"
+    ) -> tuple[ReceiptState, CompactionRun]:
+        """Embed the receipt's current state into a delta and write its PENDING CompactionRun, as the
+        embedding producer does; returns the state embedded and the run."""
+        state = load_receipt_state(self.clients.dynamodb, self.resources.table_name, key)
+        run = produce_delta(
+            state,
+            run_id=run_id,
+            clients=self.clients,
+            table_name=self.resources.table_name,
+            bucket=self.resources.bucket,
+            embedder=self.embedder,
+            layout=layout,
+        )
+        return state, run
+
+    # -- draining -----------------------------------------------------------------------------------------
+
+    def drain(self, *, max_invocations: int = MAX_INVOCATIONS) -> DrainReport:
+        """Run the stream and both queues until nothing is in flight; returns what happened."""
+        before_versions = {c: set(self._store(c).versions()) for c in COLLECTIONS}
+        before_dlq = {c: self._queue_depth(self.resources.dlq_urls[c]) for c in COLLECTIONS}
+        records_before, sent_before = self._stream.records_read, self._on_failure_sent
+        first_before = {queue.name: queue.first_deliveries for queue in self._queues}
+        invocations: list[Invocation] = []
+        while True:
+            self._stream.read()
+            progressed = self._run(self._stream.invoke_once, invocations, max_invocations)
+            for queue in self._queues:
+                progressed |= self._run(queue.invoke_once, invocations, max_invocations)
+            if not progressed and not self._in_flight() and not self._stream.read():
+                break
+        report = DrainReport(
+            records=self._stream.records_read - records_before,
+            messages=sum(queue.first_deliveries - first_before[queue.name] for queue in self._queues),
+            messages_by_collection={q.name: q.first_deliveries - first_before[q.name] for q in self._queues},
+            invocations=tuple(invocations),
+            batch_item_failures=tuple(f for invocation in invocations for f in invocation.failures),
+            dlq_arrivals={
+                c: self._queue_depth(self.resources.dlq_urls[c]) - before_dlq[c] for c in COLLECTIONS
+            },
+            on_failure_arrivals=self._on_failure_sent - sent_before,
+            published_versions={
+                c: tuple(sorted(set(self._store(c).versions()) - before_versions[c])) for c in COLLECTIONS
+            },
+        )
+        self.reports.append(report)
+        return report
+
+    def _run(self, step: Any, invocations: list[Invocation], limit: int) -> bool:
+        progressed = False
+        while (invocation := step()) is not None:
+            invocations.append(invocation)
+            if self.on_invocation is not None:
+                self.on_invocation(invocation)
+            progressed = True
+            if len(invocations) > limit:
+                raise DrainStuck(f"drain() made {limit} invocations without running dry: {invocation}")
+        return progressed
+
+    def expire_leases(self) -> None:
+        """What time does to the leases of a compactor that died holding them (they run out)."""
+        for collection in COLLECTIONS:
+            expire_lease(self.clients.dynamodb, self.resources.table_name, collection)
+
+    def _in_flight(self) -> bool:
+        return self._stream.in_flight() or any(queue.in_flight() for queue in self._queues)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def latest_snapshot(self, collection: CollectionName) -> SnapshotView:
+        """Download the version the pointer names into a fresh directory, checking every sha256."""
+        store = self._store(collection)
+        pointer = store.read_pointer()
+        if pointer is None:
+            raise LookupError(
+                f"no {collection!r} snapshot has been published in s3://{self.resources.bucket}"
+            )
+        target = self.resources.work_dir / f"snapshot-{collection}-{uuid.uuid4().hex[:8]}"
+        store.restore(pointer.version_id, target)
+        return SnapshotView(collection, pointer.version_id, target)
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _store(self, collection: str) -> SnapshotStore:
+        return SnapshotStore(self.clients.s3, self.resources.bucket, collection)
+
+    def _queue_depth(self, url: str) -> int:
+        attributes = self.clients.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    def _send_to_on_failure(self, records: list[dict[str, Any]], reason: str) -> None:
+        self.clients.sqs.send_message(
+            QueueUrl=self.resources.on_failure_url, MessageBody=failure_message(records, reason)
+        )
+        self._on_failure_sent += len(records)

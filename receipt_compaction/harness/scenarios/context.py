@@ -1,0 +1,84 @@
+"""What a running scenario knows: the pipeline, receipt aliases, runs, the last drain, armed faults."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from receipt_compaction.chroma_ids import line_embedding_id, word_embedding_id
+from receipt_compaction.state import ReceiptKey
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from receipt_compaction.entities import CompactionRun
+    from receipt_compaction.harness.pipeline import DrainReport, LocalPipeline
+
+__all__ = ["ScenarioContext", "StageFailure"]
+
+_NAMESPACE = uuid.UUID("5d6f1e5c-3f7a-4b8e-9c2d-1a0b9e8f7c6d")
+
+
+class StageFailure(AssertionError):
+    """A stage whose expectation did not hold, or whose arguments make no sense here."""
+
+    def __init__(self, problem: str, *, expected: Any = None, actual: Any = None) -> None:
+        self.problem = problem
+        self.expected = expected
+        self.actual = actual
+        super().__init__(problem)
+
+
+@dataclass
+class ScenarioContext:
+    scenario: str
+    pipeline: LocalPipeline
+    receipts: dict[str, ReceiptKey] = field(default_factory=dict)
+    runs: dict[str, CompactionRun] = field(default_factory=dict)
+    last_report: DrainReport | None = None
+    crashed: str | None = None
+    pointers_before_drain: dict[str, str | None] = field(default_factory=dict)
+    _armed: list[AbstractContextManager[Any]] = field(default_factory=list)
+
+    # -- receipts -------------------------------------------------------------------------------------------
+
+    def new_receipt(self, alias: str, *, image_id: str | None = None, receipt_id: int = 1) -> ReceiptKey:
+        if alias in self.receipts:
+            raise StageFailure(f"receipt {alias!r} is seeded twice")
+        key = ReceiptKey(image_id or str(uuid.uuid5(_NAMESPACE, f"{self.scenario}/{alias}")), receipt_id)
+        self.receipts[alias] = key
+        return key
+
+    def receipt(self, alias: str) -> ReceiptKey:
+        try:
+            return self.receipts[alias]
+        except KeyError:
+            known = ", ".join(sorted(self.receipts)) or "none"
+            raise StageFailure(f"no receipt {alias!r} was seeded (seeded: {known})") from None
+
+    def embedding_id(self, reference: str) -> str:
+        """``alias/line`` names a line embedding, ``alias/line/word`` a word embedding."""
+        parts = reference.split("/")
+        if len(parts) not in (2, 3) or not all(part.isdigit() for part in parts[1:]):
+            raise StageFailure(
+                f"{reference!r} is no embedding reference: write receipt/line or receipt/line/word"
+            )
+        key = self.receipt(parts[0])
+        if len(parts) == 2:
+            return line_embedding_id(key.image_id, key.receipt_id, int(parts[1]))
+        return word_embedding_id(key.image_id, key.receipt_id, int(parts[1]), int(parts[2]))
+
+    # -- faults ---------------------------------------------------------------------------------------------
+
+    def arm(self, fault: AbstractContextManager[Any]) -> None:
+        """Keep ``fault`` active during the next drain only."""
+        self._armed.append(fault)
+
+    def armed(self) -> ExitStack:
+        stack = ExitStack()
+        for fault in self._armed:
+            stack.enter_context(fault)
+        self._armed = []
+        return stack

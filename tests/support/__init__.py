@@ -1,0 +1,1 @@
+"""Helpers the tests share (builders, a world of real resources, hypothesis strategies); never fixtures."""
