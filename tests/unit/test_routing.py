@@ -106,7 +106,7 @@ def test_message_body_and_attributes_follow_the_contract() -> None:
         "event_name": "MODIFY",
         "timestamp": "2026-01-01T00:00:00+00:00",
         "stream_record_id": record["eventID"],
-        "aws_region": "us-east-1",
+        "aws_region": REGION,
     }
     assert json.loads(lines.message.body()) == body
     assert {name: value["StringValue"] for name, value in words.attributes().items()} == {
