@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from benchmarks.raw_work import RawWork, record_raw_work, replay
 from benchmarks.report import Row
-from receipt_compaction.aws import AwsClients, sqs_client
+from receipt_compaction.aws import AwsClients
 from receipt_compaction.harness import handler_environment, pipeline_resources
 from receipt_compaction.harness.backends import MotoServerExecutor
 from receipt_compaction.harness.pipeline import LocalPipeline
@@ -87,13 +87,11 @@ def measure_scenarios(scenarios: list[Scenario], *, repeat: int) -> list[Row]:
     with MotoServerExecutor(region=REGION) as backend, tempfile.TemporaryDirectory() as scratch:
         clients = AwsClients.connect(**backend.client_kwargs())
         environ = backend.environ()
-        with handler_environment(environ):
-            handler_sqs = sqs_client(REGION)  # the client the stream handler will use (cached per endpoint)
         totals: list[float] = [0.0, 0.0]
         for scenario in scenarios:
             walls, raws, work = [], [], RawWork()
             for _ in range(repeat):
-                wall, work = _run_once(scenario, clients, environ, handler_sqs, Path(scratch))
+                wall, work = _run_once(scenario, clients, environ, Path(scratch))
                 walls.append(wall)
                 raws.append(replay(work, clients, Path(scratch)))
             wall, raw = statistics.median(walls), statistics.median(raws)
@@ -117,7 +115,7 @@ def measure_scenarios(scenarios: list[Scenario], *, repeat: int) -> list[Row]:
 
 
 def _run_once(
-    scenario: Scenario, clients: AwsClients, environ: Mapping[str, str], handler_sqs: object, scratch: Path
+    scenario: Scenario, clients: AwsClients, environ: Mapping[str, str], scratch: Path
 ) -> tuple[float, RawWork]:
     """One run as the gate makes it: fresh resources and environment, the scenario, teardown."""
     started = time.perf_counter()
@@ -126,7 +124,7 @@ def _run_once(
         pipeline_resources(clients, root=Path(root), region=REGION) as resources,
     ):
         full = {**environ, **resources.environ()}
-        with handler_environment(full), record_raw_work(clients, handler_sqs) as work:
+        with handler_environment(full), record_raw_work(clients) as work:
             run_scenario(scenario, LocalPipeline(clients, resources, full))
     return time.perf_counter() - started, work
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from chromadb.api.models.Collection import Collection
 
+from receipt_compaction.aws import HANDLER_EVENTS
 from receipt_compaction.chroma_store import open_chroma, open_collection
+from receipt_compaction.harness.faults import events_of
 from receipt_compaction.harness.resources import create_queue, create_table
 
 if TYPE_CHECKING:
@@ -51,9 +53,9 @@ class RawWork:
 
 
 @contextmanager
-def record_raw_work(scenario_clients: AwsClients, handler_sqs: Any) -> Iterator[RawWork]:
-    """Record the scenario's table writes (its own client), the stream handler's sends (the handler's
-    cached client) and every chromadb write made meanwhile."""
+def record_raw_work(scenario_clients: AwsClients) -> Iterator[RawWork]:
+    """Record the scenario's table writes (its own client), the stream handler's sends (every handler
+    client's events reach ``HANDLER_EVENTS``) and every chromadb write made meanwhile."""
     work = RawWork()
 
     def table_write(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -63,18 +65,18 @@ def record_raw_work(scenario_clients: AwsClients, handler_sqs: Any) -> Iterator[
         work.queue_calls.append((model.name, dict(params)))
 
     hooks = [
-        (scenario_clients.dynamodb, f"before-parameter-build.dynamodb.{op}", table_write)
+        (events_of(scenario_clients.dynamodb), f"before-parameter-build.dynamodb.{op}", table_write)
         for op in _TABLE_WRITES
     ]
-    hooks += [(handler_sqs, f"before-parameter-build.sqs.{op}", queue_send) for op in _QUEUE_SENDS]
-    for client, event, handler in hooks:
-        client.meta.events.register(event, handler)
+    hooks += [(HANDLER_EVENTS, f"before-parameter-build.sqs.{op}", queue_send) for op in _QUEUE_SENDS]
+    for events, event, handler in hooks:
+        events.register(event, handler)
     try:
         with record_chroma_calls(work.chroma_calls, _CHROMA_WRITES):
             yield work
     finally:
-        for client, event, handler in hooks:
-            client.meta.events.unregister(event, handler)
+        for events, event, handler in hooks:
+            events.unregister(event, handler)
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """Faults that real parts cannot produce on demand, injected through botocore's event hooks.
 
 The client stays a real boto3 client talking to a real endpoint; a fault only changes what one call sends
-or what it reports, exactly where AWS itself could have failed.
+or what it reports, exactly where AWS itself could have failed. A fault attaches to the events of one client
+(``client``) or to those of every handler client (``receipt_compaction.aws.HANDLER_EVENTS``): say which.
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ from types import TracebackType
 from typing import Any, Self
 
 from botocore.awsrequest import AWSResponse
+from botocore.hooks import BaseEventHooks
 
-__all__ = ["S3PointerConflicts", "SqsBatchRewrite", "SqsEntryFaults"]
+__all__ = ["S3PointerConflicts", "SqsBatchRewrite", "SqsEntryFaults", "events_of"]
+
+
+def events_of(target: Any) -> Any:
+    """The event hooks of a boto3 client, or ``target`` itself when it is already event hooks (such as
+    ``receipt_compaction.aws.HANDLER_EVENTS``)."""
+    if isinstance(target, BaseEventHooks):
+        return target
+    return target.meta.events
 
 
 class SqsEntryFaults:
@@ -28,14 +38,14 @@ class SqsEntryFaults:
 
     def __init__(
         self,
-        client: Any,
+        target: Any,
         *,
         calls: Mapping[int, set[int]] | None = None,
         where: Callable[[dict[str, Any]], bool] | None = None,
         sender_fault: bool = False,
         code: str = "InternalError",
     ) -> None:
-        self._events = client.meta.events
+        self._events = events_of(target)
         self._calls = dict(calls or {})
         self._where = where or (lambda entry: False)
         self._sender_fault = sender_fault
@@ -93,8 +103,8 @@ class SqsBatchRewrite:
     """Rewrite every ``SendMessageBatch`` before it is sent: ``duplicate`` sends each entry twice (what
     at-least-once delivery can do), ``reverse`` sends them in reverse order (what a standard queue can do)."""
 
-    def __init__(self, client: Any, *, duplicate: bool = False, reverse: bool = False) -> None:
-        self._events = client.meta.events
+    def __init__(self, target: Any, *, duplicate: bool = False, reverse: bool = False) -> None:
+        self._events = events_of(target)
         self._duplicate = duplicate
         self._reverse = reverse
 
@@ -121,8 +131,8 @@ class S3PointerConflicts:
     PreconditionFailed`` or ``409 ConditionalRequestConflict``, as S3 answers a writer that lost a race.
     A failed write is not sent."""
 
-    def __init__(self, client: Any, *, status: int = 412, times: int = 1, skip: int = 0) -> None:
-        self._events = client.meta.events
+    def __init__(self, target: Any, *, status: int = 412, times: int = 1, skip: int = 0) -> None:
+        self._events = events_of(target)
         self._status = status
         self._left = times
         self._skip = skip

@@ -53,12 +53,24 @@ OPTIONS: tuple[Option, ...] = (
         "which AWS endpoints the fixtures use: 'moto' runs moto's server in-process on 127.0.0.1; "
         "'localstack' starts LocalStack with testcontainers (needs Docker); 'aws' uses your real account",
         "moto",
-        ("moto", "localstack", "aws"),
+        ("moto", "dynamodb-local", "localstack", "aws"),
     ),
     Option(
         "endpoint",
         "URL of an AWS-compatible endpoint that is already running (LocalStack, a moto server); "
         "when set, the fixtures use it instead of starting a backend",
+        None,
+    ),
+    Option(
+        "dynamodb-endpoint",
+        "URL of a DynamoDB (and DynamoDB Streams) endpoint already running, e.g. DynamoDB Local; the other "
+        "services stay on the backend's endpoint",
+        None,
+    ),
+    Option(
+        "dynamodb-local-jar",
+        "the DynamoDBLocal.jar the 'dynamodb-local' backend runs (DynamoDBLocal_lib/ beside it); "
+        "default: the one `receipt-compaction dynamodb-local install` puts in the per-user cache",
         None,
     ),
     Option("region", "AWS region of the clients and resources", "us-east-1"),
@@ -83,6 +95,8 @@ class HarnessSettings:
     region: str
     start_timeout: float
     keep_artifacts: bool = False
+    dynamodb_endpoint: str | None = None
+    dynamodb_local_jar: str | None = None
 
 
 def resolve_settings(
@@ -103,6 +117,8 @@ def resolve_settings(
         region=region,
         start_timeout=_seconds(timeout),
         keep_artifacts=values["keep_artifacts"] in ("true", "1", "yes"),
+        dynamodb_endpoint=values["dynamodb_endpoint"],
+        dynamodb_local_jar=values["dynamodb_local_jar"],
     )
 
 

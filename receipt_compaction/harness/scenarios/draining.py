@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from receipt_compaction.aws import handler_clients, sqs_client
+from receipt_compaction.aws import HANDLER_EVENTS
 from receipt_compaction.crashpoints import SimulatedCrash, at_point, crash_at
 from receipt_compaction.harness.faults import S3PointerConflicts, SqsBatchRewrite, SqsEntryFaults
 from receipt_compaction.snapshot import SnapshotStore
@@ -34,23 +34,23 @@ def run_drain(context: ScenarioContext, arguments: Any) -> None:
 
 
 def run_fault(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    region = context.pipeline.resources.region
+    """Arm faults on the handlers' clients (``HANDLER_EVENTS``) for the next drain."""
     if "crash_at" in arguments:
         context.arm(crash_at(arguments["crash_at"]))
     if "sqs_send_failure" in arguments:
         options = arguments["sqs_send_failure"]
         first, times = options.get("call", 1), options.get("times", 4)
         failing = {call: set(range(10)) for call in range(first, first + times)}
-        context.arm(SqsEntryFaults(sqs_client(region), calls=failing))
+        context.arm(SqsEntryFaults(HANDLER_EVENTS, calls=failing))
     if "pointer_conflict" in arguments:
         options = arguments["pointer_conflict"]
         status, times, nth = options.get("status", 412), options.get("times", 1), options.get("nth", 1)
-        context.arm(S3PointerConflicts(handler_clients(region).s3, status=status, times=times, skip=nth - 1))
+        context.arm(S3PointerConflicts(HANDLER_EVENTS, status=status, times=times, skip=nth - 1))
     if arguments.get("lease_loss"):
         context.arm(at_point("after_manifest", _once(context.pipeline.expire_leases)))
     if arguments.get("duplicate_delivery") or arguments.get("reordered_delivery"):
         rewrite = SqsBatchRewrite(
-            sqs_client(region),
+            HANDLER_EVENTS,
             duplicate=bool(arguments.get("duplicate_delivery")),
             reverse=bool(arguments.get("reordered_delivery")),
         )
