@@ -51,7 +51,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "backend",
         "which AWS endpoints the fixtures use: 'moto' runs moto's server in-process on 127.0.0.1; "
-        "'localstack' starts LocalStack with testcontainers (needs Docker); 'aws' uses your real account",
+        "'dynamodb-local' runs AWS's DynamoDB Local (Java) for DynamoDB and Streams with moto for SQS and S3; "
+        "'localstack' uses a Docker engine when one answers, else LocalStack on the host (prepared by "
+        "`receipt-compaction localstack install`); 'aws' uses your real account",
         "moto",
         ("moto", "dynamodb-local", "localstack", "aws"),
     ),
@@ -72,6 +74,13 @@ OPTIONS: tuple[Option, ...] = (
         "the DynamoDBLocal.jar the 'dynamodb-local' backend runs (DynamoDBLocal_lib/ beside it); "
         "default: the one `receipt-compaction dynamodb-local install` puts in the per-user cache",
         None,
+    ),
+    Option(
+        "localstack-streams",
+        "the DynamoDB Streams provider of a LocalStack the plugin starts: 'default' is LocalStack's own "
+        "(Kinesis-backed, records arrive asynchronously), 'v2' serves DynamoDB Local's streams",
+        "default",
+        ("default", "v2"),
     ),
     Option("region", "AWS region of the clients and resources", "us-east-1"),
     Option(
@@ -97,6 +106,7 @@ class HarnessSettings:
     keep_artifacts: bool = False
     dynamodb_endpoint: str | None = None
     dynamodb_local_jar: str | None = None
+    localstack_streams: str = "default"
 
 
 def resolve_settings(
@@ -119,6 +129,7 @@ def resolve_settings(
         keep_artifacts=values["keep_artifacts"] in ("true", "1", "yes"),
         dynamodb_endpoint=values["dynamodb_endpoint"],
         dynamodb_local_jar=values["dynamodb_local_jar"],
+        localstack_streams=values["localstack_streams"] or "default",
     )
 
 
