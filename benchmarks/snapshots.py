@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.snapshot.manifest import Manifest
-    from receipt_compaction.snapshot.store import PublishReport
+    from receipt_compaction.snapshot.store import PublishedVersion
 
 __all__ = ["measure_snapshots"]
 
@@ -92,7 +92,7 @@ def _build_collection(directory: Path, words: int, dimension: int) -> list[str]:
 
 
 def _publish_rows(
-    first: PublishReport, second: PublishReport, *, size: int, tarball: int, collection: str
+    first: PublishedVersion, second: PublishedVersion, *, size: int, tarball: int, collection: str
 ) -> list[Row]:
     rows = []
     for name, report in (("first publish", first), ("metadata-only publish", second)):

@@ -157,16 +157,25 @@ def compact(
     )
 
 
-def complete_runs(result: CompactionResult, *, clients: AwsClients, table_name: str) -> None:
-    """Mark every merged run COMPLETED for the result's collection (after its snapshot is published)."""
+def complete_runs(result: CompactionResult, *, clients: AwsClients, table_name: str) -> dict[str, str]:
+    """Mark every merged run COMPLETED for the result's collection (after its snapshot is published).
+
+    Returns the reason per message id whose run could not be marked: the delta is published, so a retry
+    merges it again (idempotent) and completes it."""
+    failures: dict[str, str] = {}
     for merged in result.merged_runs:
-        mark_run_completed(
-            clients.dynamodb,
-            table_name,
-            merged.run,
-            collection=merged.collection,
-            merged_vectors=merged.merged_vectors,
-        )
+        try:
+            mark_run_completed(
+                clients.dynamodb,
+                table_name,
+                merged.run,
+                collection=merged.collection,
+                merged_vectors=merged.merged_vectors,
+            )
+        except Exception as error:  # per run: the other runs are still marked
+            reason = f"marking run {merged.run.run_id} COMPLETED failed: {error}"
+            failures.update(dict.fromkeys(merged.message_ids, reason))
+    return failures
 
 
 def _merge_runs(context: _Context, messages: list[CompactionMessage], batch: _Batch) -> None:

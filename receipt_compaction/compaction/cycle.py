@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from receipt_compaction.chroma_ids import COLLECTIONS
-from receipt_compaction.compaction.compactor import CompactionResult, compact
+from receipt_compaction.compaction.compactor import CompactionResult, compact, complete_runs
 from receipt_compaction.compaction.inbox import CompactionMessage, MessageFailure, parse_sqs_records
-from receipt_compaction.compaction.runs import mark_run_completed
 from receipt_compaction.crashpoints import crash_point
 from receipt_compaction.lock import LeaseBusy, acquire_lease
 from receipt_compaction.snapshot import (
     EFSSnapshotManager,
-    PublishReport,
+    PublishedVersion,
     SnapshotStore,
     empty_snapshot_dir,
 )
@@ -46,7 +45,7 @@ class CollectionReport:
     collection: CollectionName
     message_ids: tuple[str, ...]
     failures: dict[str, str] = field(default_factory=dict)
-    published: PublishReport | None = None
+    published: PublishedVersion | None = None
     result: CompactionResult | None = None
 
     @property
@@ -155,7 +154,7 @@ def _locked_cycle(
         )
         cache.adopt(working, published.manifest)
         cache.set_current(published.manifest.version_id)
-        failures.update(_complete_runs(result, clients, settings))
+        failures.update(complete_runs(result, clients=clients, table_name=settings.table_name))
         _tidy(store, cache, settings)
         return CollectionReport(collection, ids, failures, published, result)
     finally:
@@ -166,29 +165,6 @@ def _empty_working_copy(collection: CollectionName) -> Path:
     """No version yet: the first one is compacted from an empty collection and published with no parent
     (its pointer write requires that there still is no pointer)."""
     return empty_snapshot_dir(collection, Path(tempfile.mkdtemp(prefix="working-")))
-
-
-def _complete_runs(
-    result: CompactionResult, clients: AwsClients, settings: CompactionSettings
-) -> dict[str, str]:
-    """Mark merged runs COMPLETED now that their version is published; a failure retries the message."""
-    failures: dict[str, str] = {}
-    for merged in result.merged_runs:
-        try:
-            mark_run_completed(
-                clients.dynamodb,
-                settings.table_name,
-                merged.run,
-                collection=merged.collection,
-                merged_vectors=merged.merged_vectors,
-            )
-        except Exception as error:  # the delta is published; a retry merges again (idempotent) and completes
-            failures.update(
-                dict.fromkeys(
-                    merged.message_ids, f"marking run {merged.run.run_id} COMPLETED failed: {error}"
-                )
-            )
-    return failures
 
 
 def _tidy(store: SnapshotStore, cache: EFSSnapshotManager, settings: CompactionSettings) -> None:

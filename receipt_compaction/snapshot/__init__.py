@@ -7,7 +7,7 @@ from receipt_compaction.snapshot.layout import manifest_key, new_version_id, poi
 from receipt_compaction.snapshot.manifest import Manifest, ManifestFile
 from receipt_compaction.snapshot.store import (
     Pointer,
-    PublishReport,
+    PublishedVersion,
     RetentionReport,
     SnapshotConflict,
     SnapshotError,
@@ -22,7 +22,7 @@ __all__ = [
     "Manifest",
     "ManifestFile",
     "Pointer",
-    "PublishReport",
+    "PublishedVersion",
     "RetentionReport",
     "SnapshotConflict",
     "SnapshotError",

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Pointer",
-    "PublishReport",
+    "PublishedVersion",
     "RetentionReport",
     "SnapshotConflict",
     "SnapshotError",
@@ -82,7 +82,7 @@ class Pointer:
 
 
 @dataclass(frozen=True)
-class PublishReport:
+class PublishedVersion:
     manifest: Manifest
     pointer: Pointer
     uploaded_files: tuple[str, ...]
@@ -156,7 +156,7 @@ class SnapshotStore:
         fencing_token: int,
         count: int,
         guard: Callable[[], None] | None = None,
-    ) -> PublishReport:
+    ) -> PublishedVersion:
         """Publish the closed Chroma directory as a new version and move the pointer to it.
 
         ``expected`` is the pointer read before the work started (None: there was none); ``guard`` runs just
@@ -194,7 +194,7 @@ class SnapshotStore:
             self._forget(manifest.version_id)  # this version will never be current
             raise
         crash_point("after_pointer")
-        return PublishReport(
+        return PublishedVersion(
             manifest=manifest,
             pointer=Pointer(manifest.version_id, etag),
             uploaded_files=tuple(entry.path for entry in uploaded),

@@ -18,8 +18,8 @@ from receipt_compaction.stream.publisher import (
     MessagePublisher,
     PublishError,
     PublishFailure,
-    PublishReport,
     QueuePublisher,
+    SendReport,
 )
 from receipt_compaction.stream.routing import build_messages
 
@@ -29,9 +29,9 @@ __all__ = [
     "ParsedRecord",
     "PublishError",
     "PublishFailure",
-    "PublishReport",
     "QueuePublisher",
     "RecordOutcome",
+    "SendReport",
     "StreamBatchResult",
     "StreamRecord",
     "StreamRecordError",

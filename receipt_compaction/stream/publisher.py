@@ -27,8 +27,8 @@ __all__ = [
     "MessagePublisher",
     "PublishError",
     "PublishFailure",
-    "PublishReport",
     "QueuePublisher",
+    "SendReport",
 ]
 
 MAX_BATCH_ENTRIES = 10
@@ -61,7 +61,7 @@ class PublishError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class PublishReport:
+class SendReport:
     sent: int
     failures: tuple[PublishFailure, ...]
     queue_urls: Mapping[CollectionName, str]
@@ -84,7 +84,7 @@ class PublishReport:
 
 
 class MessagePublisher(Protocol):
-    def publish(self, messages: Sequence[QueueMessage]) -> PublishReport: ...
+    def publish(self, messages: Sequence[QueueMessage]) -> SendReport: ...
 
 
 class QueuePublisher:
@@ -113,13 +113,13 @@ class QueuePublisher:
         self._max_backoff = max_backoff
         self._sleep = sleep
 
-    def publish(self, messages: Sequence[QueueMessage]) -> PublishReport:
+    def publish(self, messages: Sequence[QueueMessage]) -> SendReport:
         failures: list[PublishFailure] = []
         for collection in COLLECTIONS:
             indexed = [(index, m) for index, m in enumerate(messages) if m.collection == collection]
             for start in range(0, len(indexed), MAX_BATCH_ENTRIES):
                 failures += self._send_chunk(collection, indexed[start : start + MAX_BATCH_ENTRIES])
-        return PublishReport(len(messages) - len(failures), tuple(failures), dict(self._queue_urls))
+        return SendReport(len(messages) - len(failures), tuple(failures), dict(self._queue_urls))
 
     def _send_chunk(
         self, collection: CollectionName, chunk: list[tuple[int, QueueMessage]]
