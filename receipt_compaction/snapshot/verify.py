@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["VerifyReport", "verify_snapshot"]
+__all__ = ["SnapshotVerificationError", "VerifyReport", "verify_snapshot"]
 
 _CHILD = """
 import json, sys
@@ -34,6 +34,11 @@ with open_chroma(path) as client:
 """
 
 
+class SnapshotVerificationError(RuntimeError):
+    """The snapshot directory does not open, does not open in time, or does not hold what it should (the
+    message says which). A RuntimeError, so code that caught the plain RuntimeError of old still does."""
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     count: int
@@ -48,7 +53,8 @@ def verify_snapshot(
     sample_ids: tuple[str, ...] = (),
     timeout: float = 120,
 ) -> VerifyReport:
-    """Open ``path`` in a subprocess; raise RuntimeError naming the problem, or return what it found."""
+    """Open ``path`` in a subprocess; raise SnapshotVerificationError naming the problem, or return what
+    it found."""
     with tempfile.TemporaryDirectory(prefix="verify-") as scratch:
         copy = Path(scratch) / "chroma"
         shutil.copytree(path, copy)
@@ -61,22 +67,26 @@ def verify_snapshot(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise RuntimeError(
+            raise SnapshotVerificationError(
                 f"opening the snapshot at {path} did not finish within {timeout:.0f} s"
             ) from None
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"opening the snapshot at {path} failed (exit {result.returncode}): {last}")
+        raise SnapshotVerificationError(
+            f"opening the snapshot at {path} failed (exit {result.returncode}): {last}"
+        )
     found = json.loads(result.stdout.strip().splitlines()[-1])
     report = VerifyReport(
         count=found["count"], missing_ids=tuple(sorted(set(sample_ids) - set(found["found"])))
     )
     if expected_count is not None and report.count != expected_count:
-        raise RuntimeError(
+        raise SnapshotVerificationError(
             f"the snapshot at {path} holds {report.count} records, its manifest says {expected_count}"
         )
     if not found["nearest_ok"]:
-        raise RuntimeError(f"the snapshot at {path} answers a query for a stored vector with another one")
+        raise SnapshotVerificationError(
+            f"the snapshot at {path} answers a query for a stored vector with another one"
+        )
     if report.missing_ids:
-        raise RuntimeError(f"the snapshot at {path} lacks ids {list(report.missing_ids)[:5]}")
+        raise SnapshotVerificationError(f"the snapshot at {path} lacks ids {list(report.missing_ids)[:5]}")
     return report
