@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.aws import AwsClients
-from receipt_compaction.cli.output import CommandError, Output, progress
+from receipt_compaction.cli.output import CommandError, Output, progress, requires_extra
 from receipt_compaction.entities import ReceiptWordLabel
-from receipt_compaction.harness import pipeline_resources
 
 if TYPE_CHECKING:
     import argparse
@@ -20,25 +19,35 @@ if TYPE_CHECKING:
 __all__ = ["add_local_command"]
 
 DEMO_LINES = [["CORNER", "SHOP"], ["COFFEE", "3.50"], ["TOTAL", "3.50"]]
+DEMO_REGION = "us-east-1"
+"""The embedded moto server's region: the tour never talks to AWS, so any region does."""
 
 
 def add_local_command(subparsers: Any) -> None:
     command = subparsers.add_parser(
         "run-local", help="start moto, seed a demo receipt, label it, drain, report"
     )
-    command.add_argument("--region", default="us-east-1")
+    command.add_argument(
+        "--region",
+        default=DEMO_REGION,
+        help=f"the region of the embedded moto server (default: {DEMO_REGION}; "
+        "run-local never talks to AWS, so neither $AWS_REGION nor the profile applies)",
+    )
     command.set_defaults(run=run_local, needs_store=False)
 
 
 def run_local(arguments: argparse.Namespace, store: None, output: Output) -> int:
     del store
-    try:
-        from receipt_compaction.harness.backends import BackendUnavailable, MotoServerExecutor  # noqa: PLC0415
-        from receipt_compaction.harness.pipeline import LocalPipeline  # noqa: PLC0415 - heavy: chromadb
-    except ImportError as error:
-        raise CommandError(
-            f"run-local needs the testing extra ({error}): pip install 'receipt-compaction[cli]'"
-        ) from None
+    with requires_extra("run-local", "cli"):
+        # moto's server is imported only when the backend starts: check for it before anything else.
+        import moto.server  # noqa: F401, PLC0415
+
+        from receipt_compaction.harness.backends import (  # noqa: PLC0415
+            BackendUnavailable,
+            MotoServerExecutor,
+        )
+        from receipt_compaction.harness.janitor import pipeline_resources  # noqa: PLC0415
+        from receipt_compaction.harness.pipeline import LocalPipeline  # noqa: PLC0415 - imports chromadb
     try:
         with MotoServerExecutor(region=arguments.region) as backend, tempfile.TemporaryDirectory() as scratch:
             clients = AwsClients.connect(**backend.client_kwargs())

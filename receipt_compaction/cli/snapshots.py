@@ -1,20 +1,34 @@
-"""``receipt-compaction snapshot ...``: list, verify, pull and diff the versions of a collection."""
+"""``receipt-compaction snapshot ...``: list, verify, pull and diff the versions of a collection.
+
+The snapshot package imports chromadb, so it is imported when a command runs (``open_store``), never when
+the parser is built: ``--help`` works with the base install, and a command without the ``compaction`` extra
+is one line. Snapshot errors become the CLI's: a file or a directory that does not verify fails the check
+(exit 1), anything else the store refuses means the command could not run (exit 3).
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from receipt_compaction.cli.output import CommandError, Output, progress
-from receipt_compaction.snapshot import SnapshotStore, verify_snapshot
+import boto3
+
+from receipt_compaction.aws import AwsClients
+from receipt_compaction.cli.output import CheckFailed, CommandError, Output, progress, requires_extra
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Iterator
 
-    from receipt_compaction.snapshot import Manifest
+    from receipt_compaction.snapshot import Manifest, SnapshotStore
 
-__all__ = ["add_snapshot_commands"]
+    Run = Callable[[argparse.Namespace, SnapshotStore, Output], int]
+
+__all__ = ["add_snapshot_commands", "open_store", "resolve_region"]
 
 
 def add_snapshot_commands(subparsers: Any) -> None:
@@ -41,8 +55,60 @@ def add_snapshot_commands(subparsers: Any) -> None:
     diff.set_defaults(run=run_diff)
     for command in (listing, verify, pull, diff):
         command.add_argument("--bucket", help="the snapshot bucket (default: $CHROMADB_BUCKET)")
+        command.add_argument(
+            "--region",
+            help="the bucket's AWS region (default: $AWS_REGION, else boto3's own: "
+            "$AWS_DEFAULT_REGION or the profile's region)",
+        )
 
 
+def open_store(arguments: argparse.Namespace) -> SnapshotStore:
+    """The store of ``arguments.collection`` in the bucket and region the options and environment name."""
+    with requires_extra(f"snapshot {arguments.snapshot_command}", "compaction"):
+        from receipt_compaction.snapshot import SnapshotStore  # noqa: PLC0415 - imports chromadb
+
+    bucket = arguments.bucket or os.environ.get("CHROMADB_BUCKET")
+    if not bucket:
+        raise CommandError("no bucket: pass --bucket or set CHROMADB_BUCKET")
+    region = resolve_region(arguments.region)
+    return SnapshotStore(AwsClients.connect(region_name=region).s3, bucket, arguments.collection)
+
+
+def resolve_region(option: str | None) -> str:
+    """``--region``, else ``AWS_REGION``, else boto3's resolution (``AWS_DEFAULT_REGION``, the profile's
+    ``region``); boto3 itself does not read ``AWS_REGION``, which Lambda and most SDKs set."""
+    region = option or os.environ.get("AWS_REGION") or boto3.session.Session().region_name
+    if not region:
+        raise CommandError("no AWS region: set AWS_REGION or pass --region")
+    return region
+
+
+def _snapshot_errors(run: Run) -> Run:
+    """``run`` with the snapshot package's errors turned into the CLI's."""
+
+    @functools.wraps(run)
+    def translated(arguments: argparse.Namespace, store: SnapshotStore, output: Output) -> int:
+        with _translated_errors():
+            return run(arguments, store, output)
+
+    return translated
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    # Imported here: the store exists, so chromadb is installed.
+    from receipt_compaction.snapshot import SnapshotError, SnapshotIntegrityError  # noqa: PLC0415
+    from receipt_compaction.snapshot.verify import SnapshotVerificationError  # noqa: PLC0415
+
+    try:
+        yield
+    except (SnapshotIntegrityError, SnapshotVerificationError) as error:
+        raise CheckFailed(str(error)) from error
+    except SnapshotError as error:
+        raise CommandError(str(error)) from error
+
+
+@_snapshot_errors
 def run_list(arguments: argparse.Namespace, store: SnapshotStore, output: Output) -> int:
     pointer = store.read_pointer()
     rows = []
@@ -64,7 +130,10 @@ def run_list(arguments: argparse.Namespace, store: SnapshotStore, output: Output
     return 0
 
 
+@_snapshot_errors
 def run_verify(arguments: argparse.Namespace, store: SnapshotStore, output: Output) -> int:
+    from receipt_compaction.snapshot import verify_snapshot  # noqa: PLC0415 - imports chromadb
+
     version = _version(arguments, store)
     with tempfile.TemporaryDirectory(prefix="verify-") as scratch:
         manifest = _download(store, version, Path(scratch) / "chroma", output)
@@ -83,6 +152,7 @@ def run_verify(arguments: argparse.Namespace, store: SnapshotStore, output: Outp
     return 0
 
 
+@_snapshot_errors
 def run_pull(arguments: argparse.Namespace, store: SnapshotStore, output: Output) -> int:
     version = _version(arguments, store)
     if arguments.directory.exists():
@@ -95,6 +165,7 @@ def run_pull(arguments: argparse.Namespace, store: SnapshotStore, output: Output
     return 0
 
 
+@_snapshot_errors
 def run_diff(arguments: argparse.Namespace, store: SnapshotStore, output: Output) -> int:
     old, new = store.read_manifest(arguments.old), store.read_manifest(arguments.new)
     before = {entry.path: entry for entry in old.files}
