@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from receipt_compaction.cli import main
+from receipt_compaction.cli.snapshots import resolve_region
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.harness.backends import Backend
 from receipt_compaction.snapshot import SnapshotStore
@@ -96,6 +97,66 @@ def test_a_damaged_body_fails_verify_with_one_line(
     assert code == 1
     assert len(err.strip().splitlines()) == 1
     assert "words file 'chroma.sqlite3': sha256" in err
+
+
+def test_a_snapshot_that_does_not_open_as_its_manifest_says_fails_verify_with_exit_1(
+    published: tuple[str, str], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = SnapshotStore(world.clients.s3, world.bucket, "words")
+    pointer = store.read_pointer()
+    assert pointer is not None
+    # A writer that miscounted: every file matches its sha256, but the directory holds 2 records, not 3.
+    lying = store.publish(world.chroma_dir, expected=pointer, fencing_token=3, count=3)
+    code, out, err = run(capsys, "snapshot", "verify", "words")
+    assert (code, out) == (1, "")
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("receipt-compaction: the snapshot at ")
+    assert err.strip().endswith("holds 2 records, its manifest says 3")
+    code, out, _ = run(capsys, "snapshot", "verify", "words", "--version", published[1])
+    assert (code, f"words {published[1]}: " in out) == (0, True)
+    assert lying.manifest.version_id != published[1]
+
+
+def test_an_unexpected_exception_is_a_bug_with_its_traceback_not_a_failed_check(
+    published: tuple[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug cannot be produced on demand by a real part: force one where the command reads the pointer.
+    def broken(self: SnapshotStore) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(SnapshotStore, "read_pointer", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        main(["snapshot", "verify", "words"])
+    assert capsys.readouterr().err == ""
+
+
+def test_the_region_comes_from_the_option_the_environment_or_the_profile(
+    published: tuple[str, str],
+    compaction_backend: Backend,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    region = compaction_backend.region
+    config = tmp_path / "config"
+    config.write_text("")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))  # not the machine's own ~/.aws/config
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    code, out, err = run(capsys, "snapshot", "list", "words")
+    assert (code, out, err) == (3, "", "receipt-compaction: no AWS region: set AWS_REGION or pass --region\n")
+    code, out, _ = run(capsys, "snapshot", "list", "words", "--region", region)
+    assert (code, f"(pointer: {published[1]})" in out) == (0, True)
+    config.write_text(f"[profile operator]\nregion = {region}\n")
+    monkeypatch.setenv("AWS_PROFILE", "operator")  # the keys stay in the environment, which boto3 prefers
+    code, out, _ = run(capsys, "snapshot", "list", "words")
+    assert (code, f"(pointer: {published[1]})" in out) == (0, True)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    assert resolve_region(None) == "eu-west-2"
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")  # Lambda's and most SDKs' variable; boto3 ignores it
+    assert resolve_region(None) == "ap-south-1"
+    assert resolve_region("us-west-2") == "us-west-2"
 
 
 def test_errors_are_one_line_with_exit_code_3(
