@@ -1,4 +1,4 @@
-"""The operator CLI, ``receipt-compaction``.
+"""The operator CLI: inspect the snapshots in S3, run the pipeline locally, lint scenario files.
 
 Exit codes: 0 success; 1 a check found a problem (``snapshot verify``, ``scenarios lint``); 2 wrong usage;
 3 the command could not run (no endpoint, bucket, region, version, setting or extra). Errors are one line on
