@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.report import Results, Row
 from tests.support.paths import REPO
 
@@ -23,6 +25,7 @@ def test_a_row_compares_its_ratio_with_the_goal() -> None:
     assert "| P9 | fast thing | 2.200 s | 2.000 s (bare) | 1.10x | <= 1.2x holds |" in table
 
 
+@pytest.mark.slow  # ~3.5 s: a moto server and three benchmark sections in a subprocess
 def test_a_quick_run_writes_the_table_as_markdown_and_json(tmp_path: Path) -> None:
     finished = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "P2,P4,P5", "--out", str(tmp_path)],

@@ -78,6 +78,7 @@ def apply(world: World, base: Path, target: Path, batches: list[list[CompactionM
     return snapshot(target)
 
 
+@pytest.mark.slow  # ~17 s: 30 orders, each compacted into a fresh copy of the collections
 @pytest.mark.usefixtures("world")
 def test_any_order_with_duplicates_converges(world: World, tmp_path: Path) -> None:
     base = tmp_path / "base"

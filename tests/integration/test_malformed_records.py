@@ -110,6 +110,7 @@ def malformed_records(draw: st.DrawFn) -> Any:
 batches = st.lists(malformed_records() | valid_records(), min_size=5, max_size=8)  # >= 5 x 450 examples
 
 
+@pytest.mark.slow  # ~27 s: 450 batches, each through the handler and the library
 @pytest.mark.usefixtures("handler_env")
 def test_malformed_records_never_escape_and_are_all_accounted_for(
     aws_clients: AwsClients, queue_urls: dict[str, str]
