@@ -1,4 +1,4 @@
-"""Both Lambda handlers end to end on the moto server: table -> stream -> queues -> compactor -> snapshot."""
+"""Both Lambda handlers end to end on the backend: table -> stream -> queues -> compactor -> snapshot."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from receipt_compaction.harness import (
 )
 from receipt_compaction.harness.backends import Backend
 from receipt_compaction.snapshot import SnapshotStore
+from tests.support.lanes import STREAM_READ_AT_ONCE
 from tests.support.resources import Table
 from tests.support.world import World
 
@@ -86,6 +87,7 @@ def published_words(world: World, tmp_path: Path, name: str) -> dict[str, Any]:
     return World(world.clients, "", "", tmp_path / name).records("words")
 
 
+@STREAM_READ_AT_ONCE
 @pytest.mark.usefixtures("lambda_env")
 def test_items_written_to_the_table_end_up_in_the_published_snapshot(
     world: World, table: Table, queue_urls: dict[str, str], tmp_path: Path
@@ -113,6 +115,7 @@ def test_items_written_to_the_table_end_up_in_the_published_snapshot(
     assert (current.lines_state, current.words_state) == ("COMPLETED", "COMPLETED")
 
 
+@STREAM_READ_AT_ONCE
 @pytest.mark.usefixtures("lambda_env")
 def test_a_poison_message_is_the_only_failure_returned(
     world: World, table: Table, queue_urls: dict[str, str], tmp_path: Path
@@ -139,8 +142,10 @@ def test_a_poison_message_is_the_only_failure_returned(
     ]
 
 
-def test_missing_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+def test_missing_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, compaction_backend: Backend
+) -> None:
+    monkeypatch.setenv("AWS_REGION", compaction_backend.region)
     monkeypatch.setenv("DYNAMODB_TABLE_NAME", "t")
     monkeypatch.delenv("CHROMADB_BUCKET", raising=False)
     with pytest.raises(RuntimeError, match=r"^environment variable CHROMADB_BUCKET is not set"):

@@ -18,7 +18,8 @@ from tests.support.resources import unique_name
 IMAGE_ID = "0d8bb0f4-3b1e-4c36-9a55-1f8a3a3c6f10"
 
 
-def message(collection: str, n: int, *, receipt_id: int = 1) -> QueueMessage:
+def message(collection: str, n: int, *, region: str, receipt_id: int = 1) -> QueueMessage:
+    """A word REMOVE message, as the stream stage sends it from a record in ``region``."""
     return QueueMessage(
         collection=collection,  # type: ignore[arg-type]
         message=StreamMessage(
@@ -28,7 +29,7 @@ def message(collection: str, n: int, *, receipt_id: int = 1) -> QueueMessage:
             event_name="REMOVE",
             timestamp="2026-01-01T00:00:00+00:00",
             stream_record_id=f"event-{n}",
-            aws_region="us-east-1",
+            aws_region=region,
         ),
     )
 
@@ -54,7 +55,9 @@ def test_standard_queues_get_batches_of_ten_without_fifo_fields(
     aws_clients: AwsClients, queue_urls: dict[str, str]
 ) -> None:
     publisher = QueuePublisher(aws_clients.sqs, queue_urls)  # type: ignore[arg-type]
-    messages = [message("words", n) for n in range(23)] + [message("lines", n) for n in range(3)]
+    messages = [message("words", n, region=aws_clients.region) for n in range(23)] + [
+        message("lines", n, region=aws_clients.region) for n in range(3)
+    ]
     with SqsEntryFaults(aws_clients.sqs) as calls:
         report = publisher.publish(messages)
     assert report.failures == ()
@@ -70,7 +73,10 @@ def test_standard_queues_get_batches_of_ten_without_fifo_fields(
 def test_fifo_queues_get_a_group_per_receipt_and_a_deduplication_id(aws_clients: AwsClients) -> None:
     urls = {c: create_queue(aws_clients.sqs, unique_name(c), fifo=True) for c in ("lines", "words")}
     publisher = QueuePublisher(aws_clients.sqs, urls)  # type: ignore[arg-type]
-    messages = [message("words", 1, receipt_id=1), message("words", 2, receipt_id=2)]
+    messages = [
+        message("words", 1, receipt_id=1, region=aws_clients.region),
+        message("words", 2, receipt_id=2, region=aws_clients.region),
+    ]
     assert publisher.publish(messages).failures == ()
     assert publisher.publish(messages).failures == ()  # the same records again: deduplicated by SQS
     received = receive_all(aws_clients.sqs, urls["words"])
@@ -87,7 +93,7 @@ def test_failed_entries_are_retried_with_backoff_and_arrive_once(
     publisher = QueuePublisher(aws_clients.sqs, queue_urls, sleep=sleep)  # type: ignore[arg-type]
     # The first call fails entries 0 and 3, the second (the retry of those two) fails entry 0 again.
     with SqsEntryFaults(aws_clients.sqs, calls={1: {0, 3}, 2: {0}}) as faults:
-        report = publisher.publish([message("words", n) for n in range(5)])
+        report = publisher.publish([message("words", n, region=aws_clients.region) for n in range(5)])
     assert report.failures == ()
     assert faults.call_count == 3
     assert faults.failed_ids == ["0", "3", "0"]
@@ -101,7 +107,7 @@ def test_entries_failing_every_attempt_are_reported_with_one_clear_error(
     sleep = RecordingSleep()
     publisher = QueuePublisher(aws_clients.sqs, queue_urls, max_attempts=3, max_backoff=0.15, sleep=sleep)  # type: ignore[arg-type]
     with SqsEntryFaults(aws_clients.sqs, where=lambda entry: word_id_of(entry) == 0) as faults:
-        report = publisher.publish([message("words", n) for n in range(3)])
+        report = publisher.publish([message("words", n, region=aws_clients.region) for n in range(3)])
     assert faults.call_count == 3
     assert sleep.delays == [0.1, 0.15]  # bounded by max_backoff
     assert [failure.index for failure in report.failures] == [0]
@@ -119,7 +125,7 @@ def test_sender_faults_are_not_retried(aws_clients: AwsClients, queue_urls: dict
     with SqsEntryFaults(
         aws_clients.sqs, calls={1: {1}}, sender_fault=True, code="InvalidParameterValue"
     ) as faults:
-        report = publisher.publish([message("lines", n) for n in range(2)])
+        report = publisher.publish([message("lines", n, region=aws_clients.region) for n in range(2)])
     assert faults.call_count == 1
     assert [(f.index, f.code) for f in report.failures] == [(1, "InvalidParameterValue")]
 
@@ -129,7 +135,13 @@ def test_a_missing_queue_fails_every_message_sent_to_it(
 ) -> None:
     urls = {**queue_urls, "lines": queue_urls["lines"] + "-gone"}
     publisher = QueuePublisher(aws_clients.sqs, urls)  # type: ignore[arg-type]
-    report = publisher.publish([message("lines", 1), message("words", 2), message("lines", 3)])
+    report = publisher.publish(
+        [
+            message("lines", 1, region=aws_clients.region),
+            message("words", 2, region=aws_clients.region),
+            message("lines", 3, region=aws_clients.region),
+        ]
+    )
     assert sorted(failure.index for failure in report.failures) == [0, 2]
     assert {failure.collection for failure in report.failures} == {"lines"}
     assert word_ids(receive_all(aws_clients.sqs, queue_urls["words"])) == [2]

@@ -14,6 +14,7 @@ from receipt_compaction.harness import (
     pipeline_resources,
 )
 from receipt_compaction.harness.resources import queue_arn
+from tests.support.lanes import STREAM_READ_AT_ONCE
 from tests.support.resources import Table
 
 
@@ -52,6 +53,7 @@ def drain(source: StreamSource) -> None:
         pass
 
 
+@STREAM_READ_AT_ONCE
 def test_a_reported_failure_is_retried_from_that_record(aws_clients: AwsClients, table: Table) -> None:
     write(aws_clients, table, "a", "b", "c", "d")
     handler = Handler(flaky="b")  # reports "b" failed, once
@@ -68,6 +70,7 @@ def test_a_reported_failure_is_retried_from_that_record(aws_clients: AwsClients,
     assert source.records_read == 4
 
 
+@STREAM_READ_AT_ONCE
 def test_a_handler_error_bisects_until_the_poison_record_goes_to_the_on_failure_destination(
     aws_clients: AwsClients, table: Table
 ) -> None:

@@ -16,8 +16,10 @@ from receipt_compaction.entities import (
 )
 from receipt_compaction.handlers.stream_processor import lambda_handler
 from receipt_compaction.harness import lambda_stream_event, read_stream_records
+from receipt_compaction.harness.backends import Backend
 from receipt_compaction.harness.faults import SqsEntryFaults
 from receipt_compaction.settings import SettingsError
+from tests.support.lanes import STREAM_READ_AT_ONCE
 from tests.support.queues import attributes, bodies, receive_all
 from tests.support.resources import Table
 
@@ -41,6 +43,7 @@ def stream_event(clients: AwsClients, table: Table) -> dict[str, object]:
     )
 
 
+@STREAM_READ_AT_ONCE
 @pytest.mark.usefixtures("handler_env")
 def test_items_written_to_the_table_reach_the_right_queues(
     aws_clients: AwsClients, table: Table, queue_urls: dict[str, str]
@@ -83,7 +86,7 @@ def test_items_written_to_the_table_reach_the_right_queues(
     assert label_modify["entity_data"] == {**KEY, "line_id": 1, "word_id": 2, "label": "GRAND_TOTAL"}
     record_ids = [record["eventID"] for record in event["Records"]]  # type: ignore[attr-defined]
     assert label_modify["stream_record_id"] == record_ids[5]
-    assert label_modify["aws_region"] == aws_clients.region
+    assert label_modify["aws_region"] == event["Records"][5]["awsRegion"]  # the record's, as the backend says
     assert attributes(words[2]) == {
         "source": "dynamodb_stream",
         "collection": "words",
@@ -93,6 +96,7 @@ def test_items_written_to_the_table_reach_the_right_queues(
     assert bodies(lines)[1]["entity_data"]["delta_s3_prefix"] == "lines/delta/run-7/"
 
 
+@STREAM_READ_AT_ONCE
 @pytest.mark.usefixtures("handler_env")
 def test_records_whose_messages_fail_are_reported_by_sequence_number(
     aws_clients: AwsClients, table: Table, queue_urls: dict[str, str]
@@ -117,8 +121,10 @@ def test_records_whose_messages_fail_are_reported_by_sequence_number(
     ]
 
 
-def test_a_missing_queue_url_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+def test_a_missing_queue_url_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, compaction_backend: Backend
+) -> None:
+    monkeypatch.setenv("AWS_REGION", compaction_backend.region)
     monkeypatch.setenv("LINES_QUEUE_URL", "http://127.0.0.1:1/lines")
     monkeypatch.delenv("WORDS_QUEUE_URL", raising=False)
     with pytest.raises(SettingsError, match=r"^environment variable WORDS_QUEUE_URL is not set"):
@@ -132,6 +138,7 @@ def test_an_event_that_is_no_stream_event_is_a_clear_error(event: object) -> Non
         lambda_handler(event, None)  # type: ignore[arg-type]
 
 
+@STREAM_READ_AT_ONCE
 @pytest.mark.usefixtures("handler_env")
 def test_get_records_shape_is_accepted_as_is(
     aws_clients: AwsClients, table: Table, queue_urls: dict[str, str]

@@ -12,6 +12,7 @@ from receipt_compaction.compaction import CompactionMessage, parse_sqs_record, p
 from receipt_compaction.compaction.inbox import MessageError
 from receipt_compaction.contract import QueueMessage
 from receipt_compaction.entities import ReceiptWordLabel
+from tests.support.records import REGION
 from tests.support.world import World, sqs_record
 
 IMAGE = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
@@ -32,7 +33,7 @@ VALID_BODY = {
     "event_name": "INSERT",
     "timestamp": "2026-01-01T00:00:00+00:00",
     "stream_record_id": "e1",
-    "aws_region": "us-east-1",
+    "aws_region": REGION,
 }
 
 
