@@ -8,6 +8,7 @@ not remove, so a cleanup problem never hides the test's own failure.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,14 +25,59 @@ from receipt_compaction.harness.resources import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
     from receipt_compaction.aws import AwsClients
+    from receipt_compaction.harness.backends import Backend
+    from receipt_compaction.harness.pipeline import DrainReport
 
-__all__ = ["PipelineResources", "pipeline_resources"]
+__all__ = [
+    "CompactionEnv",
+    "PipelineResources",
+    "ResourceOptions",
+    "open_compaction_env",
+    "pipeline_resources",
+]
 
 logger = logging.getLogger(__name__)
+
+_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+@dataclass(frozen=True)
+class ResourceOptions:
+    """What a user may choose about one set of resources; checked when made, so a bad value fails early.
+
+    The collections themselves (``lines``, ``words``) are the contract and are not renamed: the names that
+    change are the resources', ``{prefix}-{10 hex}-receipts``, ``-lines``, ``-lines-dlq``, ``-words``,
+    ``-words-dlq``, ``-stream-failures`` and ``-chroma`` (the bucket). ``fifo`` makes the collection queues
+    and their DLQs FIFO (SQS requires a FIFO queue's DLQ to be FIFO); the stream's on-failure queue stays
+    standard (it receives failure records, not collection messages).
+    """
+
+    prefix: str = "rc"
+    fifo: bool = False
+    max_receives: int = 3
+    visibility_timeout: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prefix, str) or not _PREFIX.fullmatch(self.prefix):
+            raise ValueError(
+                f"resource prefix {self.prefix!r} cannot name a table, queues and a bucket: use 1 to 40 "
+                "lowercase letters, digits and hyphens, starting with a letter or digit (prefix='team-a')"
+            )
+        if not isinstance(self.max_receives, int) or not 1 <= self.max_receives <= 1000:
+            raise ValueError(f"max_receives is {self.max_receives!r}; SQS accepts 1 to 1000 receives")
+        timeout = self.visibility_timeout
+        if timeout is not None and (not isinstance(timeout, int) or not 0 <= timeout <= 43200):
+            raise ValueError(
+                f"visibility_timeout is {timeout!r}; SQS accepts 0 to 43200 seconds, "
+                "or None for the queue's default (30 s)"
+            )
+
+    def unique_prefix(self) -> str:
+        return f"{self.prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass(frozen=True)
@@ -59,15 +105,39 @@ class PipelineResources:
         }
 
 
+@dataclass(frozen=True)
+class CompactionEnv:
+    """One isolated set of resources on a backend, and the environment the handlers read to use them."""
+
+    resources: PipelineResources
+    backend: Backend
+    environ: dict[str, str]
+    root: Path
+
+    def keep_drain_reports(self, reports: Sequence[DrainReport]) -> Path:
+        """Write the drain reports beside the resources' directories (a failed test's artifacts); the path."""
+        path = self.root / "drain-reports.json"
+        path.write_text("[" + ",\n".join(report.to_json() for report in reports) + "]\n")
+        return path
+
+
+@contextmanager
+def open_compaction_env(
+    backend: Backend, clients: AwsClients, *, root: Path, options: ResourceOptions | None = None
+) -> Iterator[CompactionEnv]:
+    """``pipeline_resources`` on ``backend``, with the variables of both the backend and the resources."""
+    with pipeline_resources(clients, root=root, region=backend.region, options=options) as resources:
+        yield CompactionEnv(resources, backend, {**backend.environ(), **resources.environ()}, root)
+
+
 @contextmanager
 def pipeline_resources(
-    clients: AwsClients, *, root: Path, region: str, max_receives: int = 3, prefix: str | None = None
+    clients: AwsClients, *, root: Path, region: str, options: ResourceOptions | None = None
 ) -> Iterator[PipelineResources]:
-    """Create the resources (names start with ``prefix``, unique by default) and remove them afterwards."""
-    prefix = prefix or f"rc-{uuid.uuid4().hex[:10]}"
+    """Create the resources (named ``options.prefix``, a unique part, their role); remove them afterwards."""
     undo: list[tuple[str, Callable[[], object]]] = []
     try:
-        yield _create(clients, root=root, region=region, max_receives=max_receives, prefix=prefix, undo=undo)
+        yield _create(clients, root=root, region=region, options=options or ResourceOptions(), undo=undo)
     finally:
         for what, action in reversed(undo):
             try:
@@ -81,23 +151,25 @@ def _create(
     *,
     root: Path,
     region: str,
-    max_receives: int,
-    prefix: str,
+    options: ResourceOptions,
     undo: list[tuple[str, Callable[[], object]]],
 ) -> PipelineResources:
+    prefix = options.unique_prefix()
     table = f"{prefix}-receipts"
     stream_arn = create_table(clients.dynamodb, table)
     undo.append((f"table {table}", lambda: clients.dynamodb.delete_table(TableName=table)))
     dlqs: dict[CollectionName, str] = {}
     queues: dict[CollectionName, str] = {}
     for collection in COLLECTIONS:
-        dlq = dlqs[collection] = create_queue(clients.sqs, f"{prefix}-{collection}-dlq")
+        dlq = dlqs[collection] = create_queue(clients.sqs, f"{prefix}-{collection}-dlq", fifo=options.fifo)
         undo.append((f"queue {dlq}", partial(clients.sqs.delete_queue, QueueUrl=dlq)))
         queue = queues[collection] = create_queue(
             clients.sqs,
             f"{prefix}-{collection}",
+            fifo=options.fifo,
             dead_letter_arn=queue_arn(clients.sqs, dlq),
-            max_receives=max_receives,
+            max_receives=options.max_receives,
+            visibility_timeout=options.visibility_timeout,
         )
         undo.append((f"queue {queue}", partial(clients.sqs.delete_queue, QueueUrl=queue)))
     on_failure = create_queue(clients.sqs, f"{prefix}-stream-failures")

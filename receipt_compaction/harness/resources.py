@@ -36,11 +36,15 @@ def create_queue(
     fifo: bool = False,
     dead_letter_arn: str | None = None,
     max_receives: int = 3,
+    visibility_timeout: int | None = None,
 ) -> str:
-    """A queue (``.fifo`` appended for a FIFO queue), with a redrive policy when a DLQ is given; its URL."""
+    """A queue (``.fifo`` appended for a FIFO queue), with a redrive policy when a DLQ is given and the
+    visibility timeout when one is given (SQS's default otherwise); its URL."""
     attributes: dict[str, str] = {}
     if fifo:
         name, attributes["FifoQueue"] = f"{name}.fifo", "true"
+    if visibility_timeout is not None:
+        attributes["VisibilityTimeout"] = str(visibility_timeout)
     if dead_letter_arn:
         policy = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receives)}
         attributes["RedrivePolicy"] = json.dumps(policy)
