@@ -1,0 +1,107 @@
+"""Fixture factories: ``compaction_env`` and ``pipeline`` fixtures with your own settings.
+
+In a ``conftest.py`` (the variable's name is the fixture's name)::
+
+    from pytest_receipt_compaction import factories
+
+    fifo_env = factories.compaction_env(fifo=True, max_receives=5, prefix="team-a")
+    fifo_pipeline = factories.pipeline("fifo_env")
+
+The plugin's own ``compaction_env`` and ``pipeline`` fixtures are made here too, with the defaults. A bad
+option fails when the conftest is imported, naming the option and the values SQS accepts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from receipt_compaction.harness.janitor import CompactionEnv, ResourceOptions, open_compaction_env
+from receipt_compaction.harness.settings import HarnessSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from receipt_compaction.aws import AwsClients
+    from receipt_compaction.harness.backends import Backend
+    from receipt_compaction.harness.pipeline import LocalPipeline
+
+__all__ = ["compaction_env", "harness_settings", "pipeline"]
+
+SETTINGS_KEY = pytest.StashKey[HarnessSettings]()
+"""The resolved options, stored by the plugin's ``pytest_configure``."""
+REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+"""A test's reports by phase, stored by the plugin's ``pytest_runtest_makereport``."""
+
+
+def harness_settings(config: pytest.Config) -> HarnessSettings:
+    return config.stash[SETTINGS_KEY]
+
+
+def compaction_env(
+    *, fifo: bool = False, max_receives: int = 3, visibility_timeout: int | None = None, prefix: str = "rc"
+) -> Callable[..., Iterator[CompactionEnv]]:
+    """A function-scoped fixture yielding a ``CompactionEnv``: a table with its stream, ``lines``/``words``
+    queues (FIFO when ``fifo``) with DLQs after ``max_receives`` receives, a stream on-failure queue, a
+    bucket, and EFS/work directories under ``tmp_path/<fixture name>``; every name starts with ``prefix`` and
+    a unique part, all is torn down after the test, and the handlers' variables are set for its duration."""
+    options = ResourceOptions(
+        prefix=prefix, fifo=fifo, max_receives=max_receives, visibility_timeout=visibility_timeout
+    )
+
+    def env_fixture(
+        request: pytest.FixtureRequest,
+        compaction_backend: Backend,
+        aws_clients: AwsClients,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> Iterator[CompactionEnv]:
+        root = tmp_path / str(request.fixturename)
+        with open_compaction_env(compaction_backend, aws_clients, root=root, options=options) as env:
+            for name, value in env.environ.items():
+                monkeypatch.setenv(name, value)
+            yield env
+
+    env_fixture.__doc__ = f"Function: isolated pipeline resources, torn down after the test; {options}."
+    return pytest.fixture(env_fixture)
+
+
+def pipeline(env_fixture_name: str) -> Callable[..., Iterator[LocalPipeline]]:
+    """A function-scoped fixture yielding the local driver (``LocalPipeline``) over the resources of the
+    fixture named ``env_fixture_name`` (one made by ``compaction_env``). With ``keep-artifacts``, a failed
+    test keeps its directories and drain reports and says where."""
+    if not isinstance(env_fixture_name, str):
+        raise TypeError(
+            f"factories.pipeline takes the name of an env fixture, e.g. factories.pipeline('fifo_env'), "
+            f"not {env_fixture_name!r}"
+        )
+
+    def pipeline_fixture(request: pytest.FixtureRequest, aws_clients: AwsClients) -> Iterator[LocalPipeline]:
+        from receipt_compaction.harness.pipeline import LocalPipeline  # noqa: PLC0415 - chromadb only when used
+
+        env = request.getfixturevalue(env_fixture_name)
+        if not isinstance(env, CompactionEnv):
+            pytest.fail(
+                f"fixture {env_fixture_name!r} gave a {type(env).__name__}, not a CompactionEnv: name a "
+                "fixture made by factories.compaction_env(...)",
+                pytrace=False,
+            )
+        driver = LocalPipeline(aws_clients, env.resources, env.environ)
+        yield driver
+        if harness_settings(request.config).keep_artifacts and _failed(request.node):
+            path = env.keep_drain_reports(driver.reports)
+            request.node.add_report_section(
+                "teardown", "receipt-compaction", f"artifacts kept in {env.root} (drain reports: {path})"
+            )
+
+    pipeline_fixture.__doc__ = (
+        f"Function: the local driver over {env_fixture_name!r}: ``seed_receipt``, ``put``, ``delete``, "
+        "``drain``, ``latest_snapshot``."
+    )
+    return pytest.fixture(pipeline_fixture)
+
+
+def _failed(item: pytest.Item) -> bool:
+    return any(report.failed for report in item.stash.get(REPORTS_KEY, {}).values())
