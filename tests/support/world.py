@@ -75,7 +75,7 @@ class World:
         self, event_name: str, *, old: Entity | None = None, new: Entity | None = None
     ) -> list[CompactionMessage]:
         """The compaction messages the stream stage sends for this change (one per collection)."""
-        parsed = parse_record(stream_record(event_name, old=old, new=new))
+        parsed = parse_record(stream_record(event_name, old=old, new=new, region=self.clients.region))
         assert isinstance(parsed, ParsedRecord)
         built = build_messages(parsed, timestamp="2026-01-01T00:00:00+00:00")
         return [parse_sqs_record(sqs_record(queue_message)) for queue_message in built]
