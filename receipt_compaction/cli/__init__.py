@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from receipt_compaction.cli.lanes import add_lane_commands
 from receipt_compaction.cli.lint import add_lint_command
 from receipt_compaction.cli.local import add_local_command
 from receipt_compaction.cli.output import EXIT_ERROR, CliError, Output
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     add_snapshot_commands(subparsers)
     add_local_command(subparsers)
     add_lint_command(subparsers)
+    add_lane_commands(subparsers)
     return parser
 
 
