@@ -156,7 +156,7 @@ def _create(
 ) -> PipelineResources:
     prefix = options.unique_prefix()
     table = f"{prefix}-receipts"
-    stream_arn = create_table(clients.dynamodb, table)
+    stream_arn = create_table(clients.dynamodb, table, streams=clients.dynamodbstreams)
     undo.append((f"table {table}", lambda: clients.dynamodb.delete_table(TableName=table)))
     dlqs: dict[CollectionName, str] = {}
     queues: dict[CollectionName, str] = {}

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["create_bucket", "create_queue", "create_table", "empty_and_delete_bucket", "queue_arn"]
+__all__ = [
+    "create_bucket",
+    "create_queue",
+    "create_table",
+    "empty_and_delete_bucket",
+    "queue_arn",
+    "wait_for_stream",
+]
 
 
-def create_table(dynamodb: DynamoDBClient, name: str) -> str:
-    """A PK/SK table with a NEW_AND_OLD_IMAGES stream; returns the stream ARN once the table is active."""
+def create_table(dynamodb: DynamoDBClient, name: str, *, streams: DynamoDBStreamsClient | None = None) -> str:
+    """A PK/SK table with a NEW_AND_OLD_IMAGES stream; returns the stream ARN once the table is ACTIVE and,
+    given a streams client, its stream ENABLED (pass one whenever anything will read the stream)."""
     dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
@@ -26,7 +36,23 @@ def create_table(dynamodb: DynamoDBClient, name: str) -> str:
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    stream_arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    if streams is not None:
+        wait_for_stream(streams, stream_arn)
+    return stream_arn
+
+
+def wait_for_stream(streams: DynamoDBStreamsClient, stream_arn: str, *, timeout: float = 60.0) -> None:
+    """Wait until the stream is ENABLED: records written while it is still ENABLING can be dropped
+    (LocalStack's Kinesis-backed streams drop them), so nothing may be written before."""
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        status = streams.describe_stream(StreamArn=stream_arn, Limit=1)["StreamDescription"]["StreamStatus"]
+        if status == "ENABLED":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the stream {stream_arn} is still {status} after {timeout:.0f} s")
 
 
 def create_queue(
