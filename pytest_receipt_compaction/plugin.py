@@ -14,7 +14,8 @@ import pytest
 from pytest_receipt_compaction import factories
 from pytest_receipt_compaction.factories import REPORTS_KEY, SETTINGS_KEY, harness_settings
 from receipt_compaction.aws import AwsClients
-from receipt_compaction.harness.backends import Backend, BackendUnavailable, make_executor
+from receipt_compaction.harness.backends import Backend, BackendUnavailable, executor_for
+from receipt_compaction.harness.backends.resolution import EndpointMismatch, check_endpoints
 from receipt_compaction.harness.janitor import CompactionEnv  # noqa: F401 - tests import it from here
 from receipt_compaction.harness.settings import OPTIONS, OptionError, resolve_settings
 
@@ -67,20 +68,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     settings = harness_settings(config)
     where = settings.endpoint or "embedded"
-    return f"receipt-compaction: backend={settings.backend} endpoint={where} region={settings.region}"
+    dynamodb = f" dynamodb-endpoint={settings.dynamodb_endpoint}" if settings.dynamodb_endpoint else ""
+    return (
+        f"receipt-compaction: backend={settings.backend} endpoint={where}{dynamodb} region={settings.region}"
+    )
 
 
 @pytest.fixture(scope="session")
 def compaction_backend(pytestconfig: pytest.Config) -> Iterator[Backend]:
     """Session: the running AWS endpoint (URL, region, credentials), started once and stopped at the end."""
-    settings = harness_settings(pytestconfig)
     try:
-        executor = make_executor(
-            backend=settings.backend,
-            endpoint=settings.endpoint,
-            region=settings.region,
-            start_timeout=settings.start_timeout,
-        )
+        executor = executor_for(harness_settings(pytestconfig))
         backend = executor.start()
     except BackendUnavailable as error:
         pytest.skip(str(error))
@@ -92,8 +90,14 @@ def compaction_backend(pytestconfig: pytest.Config) -> Iterator[Backend]:
 
 @pytest.fixture(scope="session")
 def aws_clients(compaction_backend: Backend) -> AwsClients:
-    """Session: boto3 clients (``dynamodb``, ``dynamodbstreams``, ``sqs``, ``s3``) bound to the backend."""
-    return AwsClients.connect(**compaction_backend.client_kwargs())
+    """Session: boto3 clients (``dynamodb``, ``dynamodbstreams``, ``sqs``, ``s3``) bound to the backend; the
+    session fails at once if the handlers would resolve another endpoint for any service."""
+    clients = AwsClients.connect(**compaction_backend.client_kwargs())
+    try:
+        check_endpoints(compaction_backend, clients)
+    except EndpointMismatch as error:
+        pytest.fail(f"receipt-compaction: {error}", pytrace=False)
+    return clients
 
 
 compaction_env = factories.compaction_env()

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from receipt_compaction.aws import AwsClients
+from receipt_compaction.harness.backends import MotoServerExecutor
+from receipt_compaction.harness.installers import default_jar
+
 pytest_plugins = ["pytester"]
 
 SHOW_SETTINGS = """
@@ -304,4 +308,93 @@ def test_aws_without_credentials_skips_with_one_line(
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(
         ["SKIPPED * backend 'aws' found no AWS credentials in boto3's default chain*"]
+    )
+
+
+ROUND_TRIP = """
+import os
+
+IMAGE = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+
+
+def test_round_trip(pipeline, aws_clients, compaction_env):
+    seeded = pipeline.seed_receipt(image_id=IMAGE, receipt_id=1, lines=[["TOTAL", "4.20"]])
+    assert pipeline.latest_snapshot("words").get(ids=[seeded.word_ids[1]])["ids"] == [seeded.word_ids[1]]
+    print("ENDPOINTS", aws_clients.dynamodb.meta.endpoint_url, aws_clients.sqs.meta.endpoint_url,
+          os.environ["AWS_ENDPOINT_URL_DYNAMODB"] or "-", os.environ["AWS_ENDPOINT_URL_SQS"] or "-")
+"""
+
+
+def endpoints_line(result: pytest.RunResult) -> list[str]:
+    found = re.search(r"ENDPOINTS .*", result.stdout.str())
+    assert found, result.stdout.str()
+    return found.group(0).split()[1:]
+
+
+def test_inherited_per_service_endpoints_do_not_move_the_embedded_backend(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in (
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+        "AWS_ENDPOINT_URL_SQS",
+    ):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a user's shell pointing elsewhere
+    pytester.makepyfile(ROUND_TRIP)
+    result = pytester.runpytest_subprocess("-p", "receipt_compaction", "-s")
+    result.assert_outcomes(passed=1)
+    dynamodb, sqs, dynamodb_variable, sqs_variable = endpoints_line(result)
+    assert dynamodb == sqs != "http://127.0.0.1:9"
+    assert (dynamodb_variable, sqs_variable) == ("-", "-")  # cleared for the handlers
+
+
+def test_a_separate_dynamodb_endpoint_serves_the_table_and_its_stream(pytester: pytest.Pytester) -> None:
+    with MotoServerExecutor(region="us-east-1") as other:  # a second server standing in for DynamoDB Local
+        pytester.makepyfile(ROUND_TRIP)
+        result = pytester.runpytest_subprocess(
+            "-p", "receipt_compaction", "-s", f"--receipt-compaction-dynamodb-endpoint={other.endpoint_url}"
+        )
+        result.assert_outcomes(passed=1)
+        dynamodb, sqs, dynamodb_variable, sqs_variable = endpoints_line(result)
+        assert dynamodb == dynamodb_variable == other.endpoint_url
+        assert sqs != other.endpoint_url
+        assert sqs_variable == "-"
+        tables = AwsClients.connect(**other.client_kwargs()).dynamodb.list_tables()["TableNames"]
+        assert tables == []  # the test's table lived there and was removed
+
+
+INSTALLED_JAR = default_jar()  # read before pytester gives each test a HOME of its own
+
+
+@pytest.mark.skipif(not INSTALLED_JAR.is_file(), reason="run `receipt-compaction dynamodb-local install`")
+def test_dynamodb_local_runs_the_pipeline(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(ROUND_TRIP)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "receipt_compaction",
+        "-s",
+        "--receipt-compaction-backend=dynamodb-local",
+        f"--receipt-compaction-dynamodb-local-jar={INSTALLED_JAR}",
+    )
+    result.assert_outcomes(passed=1)
+    dynamodb, sqs, dynamodb_variable, _ = endpoints_line(result)
+    assert dynamodb == dynamodb_variable != sqs
+
+
+def test_dynamodb_local_without_its_jar_skips_with_one_line(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    pytester.makepyfile("def test_needs_aws(aws_clients):\n    raise AssertionError('must not run')\n")
+    result = pytester.runpytest(
+        "-p",
+        "receipt_compaction",
+        "-rs",
+        "--receipt-compaction-backend=dynamodb-local",
+        f"--receipt-compaction-dynamodb-local-jar={tmp_path / 'missing.jar'}",
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * backend 'dynamodb-local' found no DynamoDB Local jar at *: run `receipt-compaction dynamodb-local install`*"
+        ]
     )
