@@ -1,6 +1,7 @@
 """YAML scenarios (``*.scenario.yaml``): loading, validation, stage actions and running.
 
-Nothing here imports pytest (the operator CLI lints scenarios with it); the pytest items are in ``items``.
+Nothing here imports pytest (the operator CLI lints scenarios with it); the pytest items are in
+``pytest_receipt_compaction.items``.
 """
 
 from __future__ import annotations
@@ -9,18 +10,38 @@ from receipt_compaction.harness.scenarios.actions import BUILTIN_ACTIONS, StageA
 from receipt_compaction.harness.scenarios.context import ScenarioContext, StageFailure
 from receipt_compaction.harness.scenarios.loader import ScenarioSyntaxError, load_scenario_yaml
 from receipt_compaction.harness.scenarios.runner import ScenarioFailure, run_scenario
-from receipt_compaction.harness.scenarios.spec import SCENARIO_SCHEMA, Scenario, validate_scenario
+from receipt_compaction.harness.scenarios.schema import render_schema, scenario_schema, shipped_schema_path
+from receipt_compaction.harness.scenarios.spec import (
+    Scenario,
+    ScenarioDeprecation,
+    ScenarioDeprecationWarning,
+    validate_scenario,
+)
+from receipt_compaction.harness.scenarios.vocabulary import (
+    ENTRY_POINT_GROUP,
+    Contribution,
+    StageActionError,
+    known_actions,
+)
 
 __all__ = [
     "BUILTIN_ACTIONS",
-    "SCENARIO_SCHEMA",
+    "ENTRY_POINT_GROUP",
+    "Contribution",
     "Scenario",
     "ScenarioContext",
+    "ScenarioDeprecation",
+    "ScenarioDeprecationWarning",
     "ScenarioFailure",
     "ScenarioSyntaxError",
     "StageAction",
+    "StageActionError",
     "StageFailure",
+    "known_actions",
     "load_scenario_yaml",
+    "render_schema",
     "run_scenario",
+    "scenario_schema",
+    "shipped_schema_path",
     "validate_scenario",
 ]

@@ -1,6 +1,7 @@
 """The stage vocabulary: each action is a name, a description, a JSON schema for its argument, and a
-function that runs it. Other packages add actions through the ``pytest_receipt_compaction_stage_actions``
-hook (see ``pytest_receipt_compaction/hookspecs.py``)."""
+function that runs it. Installed packages add actions through the ``receipt_compaction.stage_actions`` entry
+point group, a ``conftest.py`` through the plugin's ``pytest_receipt_compaction_stage_actions`` hook (see
+``vocabulary``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from receipt_compaction.harness.scenarios.expectations import (
     run_expect_run,
     run_expect_snapshot,
 )
+from receipt_compaction.harness.scenarios.schema import entity_argument_schema
 from receipt_compaction.harness.scenarios.writing import (
-    ENTITY_SCHEMA,
     run_compaction_run,
     run_delete,
     run_put,
@@ -56,17 +57,22 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     StageAction(
         "put",
         "Write an entity (PutItem: INSERT or MODIFY): `entity` is receipt, line, word, metadata, label or "
-        "run; `receipt` a seeded alias; the other keys are the entity's fields.",
-        ENTITY_SCHEMA,
+        "run; `receipt` a seeded alias; the other keys are that entity's fields (all its required ones).",
+        entity_argument_schema(mode="put"),
         run_put,
     ),
     StageAction(
         "update",
-        "Read the entity with that key and put it back with the given fields changed.",
-        ENTITY_SCHEMA,
+        "Read the entity with that key (its key fields) and put it back with the given fields changed.",
+        entity_argument_schema(mode="update"),
         run_update,
     ),
-    StageAction("delete", "Delete the entity with that key (REMOVE).", ENTITY_SCHEMA, run_delete),
+    StageAction(
+        "delete",
+        "Delete the entity with that key (its key fields only; REMOVE).",
+        entity_argument_schema(mode="delete"),
+        run_delete,
+    ),
     StageAction(
         "compaction_run",
         "Embed the receipt's current state into deltas (`layout`: tarball or directory), upload them, then "

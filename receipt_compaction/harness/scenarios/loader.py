@@ -18,10 +18,11 @@ class LineDict(dict[str, Any]):
 
 
 class LineList(list[Any]):
-    """A sequence that remembers its line and the line of each item (1-based)."""
+    """A sequence that remembers its line, and the first and last line of each item (1-based)."""
 
     line: int = 0
     item_lines: list[int]
+    item_end_lines: list[int]
 
 
 class ScenarioSyntaxError(ValueError):
@@ -57,7 +58,16 @@ def _sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
     result = LineList(loader.construct_object(child, deep=True) for child in node.value)
     result.line = node.start_mark.line + 1
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    result.item_end_lines = [_last_line(child) for child in node.value]
     return result
+
+
+def _last_line(node: yaml.Node) -> int:
+    """The last line a node's text is on (1-based). A block node ends where the next token starts, so when
+    only indentation precedes that point on its line, the node ended on an earlier line."""
+    end = node.end_mark
+    before = end.buffer[end.pointer - end.column : end.pointer] if end.buffer else ""
+    return end.line if end.column == 0 or not before.strip() else end.line + 1
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTITY_KINDS",
-    "ENTITY_SCHEMA",
     "current_entity",
     "run_compaction_run",
     "run_delete",
@@ -41,12 +40,8 @@ ENTITY_KINDS: dict[str, type[Entity]] = {
     "run": CompactionRun,
 }
 
-ENTITY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["entity", "receipt"],
-    "properties": {"entity": {"enum": sorted(ENTITY_KINDS)}, "receipt": {"type": "string"}},
-}
-"""``put``/``update``/``delete`` take the kind, the receipt alias, and the entity's own fields."""
+"""The ``entity`` of ``put``/``update``/``delete``: the kind names a scenario writes, and their classes. The
+arguments' schemas are generated from these models (``schema.entity_argument_schema``)."""
 
 
 def _fields(context: ScenarioContext, arguments: Mapping[str, Any]) -> tuple[type[Entity], dict[str, Any]]:
