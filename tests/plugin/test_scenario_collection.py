@@ -56,6 +56,22 @@ def test_an_unknown_stage_key_fails_with_file_and_line(pytester: pytest.Pytester
             "name: x\nstages:\n  - fault: {crash_at: somewhere}\n",
             "*:3: stage 1 (fault): stages.0.fault.crash_at: 'somewhere' is not one of ['after_restore'*",
         ),
+        (
+            "name: x\nstages:\n  - drain:\n  - put:\n      entity: label\n      receipt: r\n"
+            "      line_id: 1\n      word_id: 1\n      label: TOTAL\n      validaton_status: VALID\n",
+            "*:10: stage 2 (put): stages.1.put.validaton_status: unknown field 'validaton_status' "
+            "(did you mean 'validation_status'?); allowed: entity, receipt, line_id, *",
+        ),
+        (
+            "name: x\nstages:\n  - delete: {entity: metadata, receipt: r, merchant_name: X}\n",
+            "*:3: stage 1 (delete): stages.0.delete.merchant_name: unknown field 'merchant_name'; "
+            "allowed: entity, receipt",
+        ),
+        (
+            "name: x\nseed:\n  - receipt: r\n    lines: [[A]]\n    labels:\n"
+            "      - {line_id: 1, word_id: 1, label: X, status: VALID, validation_status: VALID}\nstages: [{drain: }]\n",
+            "*:6: seed.0.labels.0.status: write 'validation_status' only (it replaces 'status')",
+        ),
     ],
 )
 def test_invalid_files_are_failing_tests_naming_file_and_line(
@@ -80,15 +96,98 @@ def test_a_wrong_expectation_names_the_stage_its_line_and_expected_against_actua
     result.stdout.fnmatch_lines(
         [
             "scenario 'wrong' failed at stage '3: expect_snapshot' (wrong.scenario.yaml:9)",
+            "",
+            "  9 |   - expect_snapshot: {collection: words, ids: [shop/1/2], metadata: {valid_labels: [TAX]}}",
+            "",
             "  metadata of IMAGE#*#RECEIPT#00001#LINE#00001#WORD#00002 differs",
             "  expected: {'valid_labels': ['TAX']}",
             "  actual:   {'valid_labels': ['GRAND_TOTAL']}",
-        ]
+        ],
+        consecutive=True,
     )
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_failing_stage_on_several_lines_is_quoted_whole_with_its_name_and_the_cause(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(
+        ".scenario.yaml",
+        quoted="""\
+# a comment first
+name: quoted
+seed:
+  - receipt: shop
+    lines: [[TOTAL]]
+stages:
+  - drain:
+  - name: a label nobody wrote
+    update:
+      entity: label
+      receipt: shop
+      line_id: 1
+      word_id: 1
+      label: TOTAL
+
+  # trailing comment
+""",
+    )
+    result = pytester.runpytest("-p", "receipt_compaction")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "scenario 'quoted' failed at stage 'a label nobody wrote' (quoted.scenario.yaml:8)",
+            "",
+            "   8 |   - name: a label nobody wrote",
+            "   9 |     update:",
+            "  10 |       entity: label",
+            "  11 |       receipt: shop",
+            "  12 |       line_id: 1",
+            "  13 |       word_id: 1",
+            "  14 |       label: TOTAL",
+            "",
+            "  there is no ReceiptWordLabel with that key to update",
+        ],
+        consecutive=True,
+    )
+    assert "trailing comment" not in result.stdout.str()
+
+
+def test_an_unexpected_exception_keeps_its_traceback_and_names_the_stage(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from receipt_compaction.harness.scenarios import StageAction
+
+        def pytest_receipt_compaction_stage_actions():
+            def explode(context, argument):
+                raise RuntimeError("a bug in an action")
+
+            return [StageAction("explode", "Raise.", {"type": "null"}, explode)]
+        """
+    )
+    pytester.makefile(".scenario.yaml", unexpected="name: unexpected\nstages:\n  - drain:\n  - explode:\n")
+    result = pytester.runpytest("-p", "receipt_compaction")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*def explode(context, argument):*",
+            "E*RuntimeError: a bug in an action",
+            "*in stage '2: explode' of *unexpected.scenario.yaml:4",
+        ]
+    )
+
+
+def test_reportinfo_gives_the_line_of_the_scenario(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".scenario.yaml", placed="# schema comment\n\nname: placed\nstages:\n  - drain:\n")
+    items, _ = pytester.inline_genitems("-p", "receipt_compaction")
+    (item,) = items
+    path, line, description = item.reportinfo()
+    assert (path.name, line, description) == ("placed.scenario.yaml", 2, "scenario: placed")  # 0-based
+    assert item.location[1] == 2
+
+
 def test_k_and_m_select_scenarios_and_other_yaml_is_not_collected(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmarkers =\n    fast: quick ones\n    slow: slow ones\n")
     pytester.makefile(".scenario.yaml", first=PASSING.format(name="first_one", mark="fast"))
     pytester.makefile(".scenario.yaml", second=PASSING.format(name="second_one", mark="slow"))
     pytester.makefile(".yml", **{"docker-compose": "services: {localstack: {image: x}}\n"})
@@ -105,6 +204,44 @@ def test_k_and_m_select_scenarios_and_other_yaml_is_not_collected(pytester: pyte
     scenarios_only.assert_outcomes(passed=2)
 
 
+def test_scenario_marks_follow_the_ini_markers_and_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmarkers =\n    registered: a mark the project declares\n")
+    pytester.makefile(".scenario.yaml", good=PASSING.format(name="good", mark="registered"))
+    pytester.makefile(".scenario.yaml", typo=PASSING.format(name="typo", mark="registred"))
+    strict = pytester.runpytest("-p", "receipt_compaction", "--strict-markers", "-m", "registered")
+    strict.assert_outcomes(errors=1)  # as for a Python test with an unregistered mark
+    strict.stdout.fnmatch_lines(
+        ["*ERROR collecting typo.scenario.yaml*", "*'registred' not found in `markers` configuration option*"]
+    )
+    lenient = pytester.runpytest("-p", "receipt_compaction", "-m", "registered")
+    lenient.assert_outcomes(passed=1, deselected=1)
+    lenient.stdout.fnmatch_lines(["*PytestUnknownMarkWarning: Unknown pytest.mark.registred*"])
+    pytester.makefile(".scenario.yaml", typo=PASSING.format(name="typo", mark="registered"))
+    selected = pytester.runpytest("-p", "receipt_compaction", "--strict-markers", "-m", "registered")
+    selected.assert_outcomes(passed=2)
+    assert "registred" not in selected.stdout.str()
+
+
+def test_the_old_seed_spelling_of_labels_works_with_a_deprecation_warning(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".scenario.yaml",
+        old=PASSING.format(name="old", mark="scenario").replace(
+            '    lines: [[TOTAL, "9.99"]]\n',
+            '    lines: [[TOTAL, "9.99"]]\n    labels:\n      - {line: 1, word: 1, label: TOTAL, status: VALID}\n',
+        ),
+    )
+    result = pytester.runpytest("-p", "receipt_compaction")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*old.scenario.yaml:7: ScenarioDeprecationWarning: seed.0.labels.0.line: 'line' is deprecated, "
+            "write 'line_id' (as stages do)",
+            "*old.scenario.yaml:7: ScenarioDeprecationWarning: seed.0.labels.0.status: 'status' is deprecated, "
+            "write 'validation_status' (as stages do)",
+        ]
+    )
+
+
 def test_other_packages_add_stage_actions_through_the_hook(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """
@@ -115,23 +252,43 @@ def test_other_packages_add_stage_actions_through_the_hook(pytester: pytest.Pyte
                 if len(context.receipts) != argument["count"]:
                     raise StageFailure("wrong receipt count", expected=argument["count"], actual=len(context.receipts))
 
-            def explode(context, argument):
-                raise RuntimeError("a bug in an action")
-
             schema = {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}
-            return [
-                StageAction("expect_receipts", "Check how many receipts were seeded.", schema, expect_receipts),
-                StageAction("explode", "Raise.", {"type": "null"}, explode),
-            ]
+            return [StageAction("expect_receipts", "Check how many receipts were seeded.", schema, expect_receipts)]
         """
     )
     pytester.makefile(
         ".scenario.yaml",
         custom="name: custom\nseed: [{receipt: a, lines: [[X]]}]\nstages:\n  - expect_receipts: {count: 1}\n",
-        unexpected="name: unexpected\nstages:\n  - explode:\n",
+        wrong="name: wrong\nstages:\n  - expect_receipts: {count: 2}\n",
     )
     result = pytester.runpytest("-p", "receipt_compaction")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*RuntimeError: a bug in an action*"]
-    )  # the full traceback for the unexpected
+        [
+            "scenario 'wrong' failed at stage '1: expect_receipts' (wrong.scenario.yaml:3)",
+            "*3 |   - expect_receipts: {count: 2}",
+            "  wrong receipt count",
+            "  expected: 2",
+            "  actual:   0",
+        ]
+    )
+
+
+def test_a_hook_action_named_like_a_built_in_one_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from receipt_compaction.harness.scenarios import StageAction
+
+        def pytest_receipt_compaction_stage_actions():
+            return [StageAction("drain", "Mine.", {"type": "null"}, lambda context, argument: None)]
+        """
+    )
+    pytester.makefile(".scenario.yaml", clash="name: clash\nstages:\n  - drain:\n")
+    result = pytester.runpytest("-p", "receipt_compaction")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        [
+            "*receipt-compaction: two stage actions are named 'drain': one from receipt-compaction (built-in), "
+            "one from *conftest.py (pytest_receipt_compaction_stage_actions); rename one of them*"
+        ]
+    )
