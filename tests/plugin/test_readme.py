@@ -7,6 +7,7 @@ import re
 import pytest
 
 from pytest_receipt_compaction import plugin
+from receipt_compaction.harness.scenarios import shipped_schema_path
 from receipt_compaction.harness.scenarios.reference import stage_reference
 from receipt_compaction.harness.settings import OPTIONS
 from tests.support.paths import REPO, SCENARIOS
@@ -63,7 +64,10 @@ def test_the_first_scenario_in_the_readme_is_the_shipped_file() -> None:
     block = README.split("### Your first scenario", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     shipped = SCENARIOS / "label_insert_after_seeding_shows_up.scenario.yaml"
     assert block == shipped.read_text()
-    assert len(block.splitlines()) <= 10
+    comment, *scenario = block.splitlines()
+    schema = comment.removeprefix("# yaml-language-server: $schema=")
+    assert (shipped.parent / schema).resolve() == shipped_schema_path().resolve()  # editors find it
+    assert len(scenario) <= 10
 
 
 def test_the_stage_reference_in_the_readme_is_generated_from_the_actions() -> None:
