@@ -27,9 +27,11 @@ print(len(sys.argv) - 1)
 
 
 def library_modules() -> list[str]:
+    """Every module of the library but ``__main__`` ones: importing those runs their program (the CLI)."""
     return sorted(
         module.name
         for module in pkgutil.walk_packages(receipt_compaction.__path__, prefix="receipt_compaction.")
+        if module.name.rsplit(".", 1)[-1] != "__main__"
     )
 
 
