@@ -1,7 +1,7 @@
 """YAML scenarios (``*.scenario.yaml``): loading, validation, stage actions and running.
 
-Nothing here imports pytest (the operator CLI lints scenarios with it); the pytest items are in
-``pytest_receipt_compaction.items``.
+Nothing here imports pytest (the operator CLI lints scenarios with it); the pytest items live in the
+plugin package.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The stage vocabulary: each action is a name, a description, a JSON schema for its argument, and a
 function that runs it. Installed packages add actions through the ``receipt_compaction.stage_actions`` entry
-point group, a ``conftest.py`` through the plugin's ``pytest_receipt_compaction_stage_actions`` hook (see
-``vocabulary``)."""
+point group, a ``conftest.py`` through the pytest plugin's stage-actions hook (see ``vocabulary``)."""
 
 from __future__ import annotations
 

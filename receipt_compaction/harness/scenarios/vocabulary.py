@@ -1,6 +1,6 @@
 """Which stage actions a scenario may use: the built-in ones, those installed packages add through the
 ``receipt_compaction.stage_actions`` entry point group, and any others a caller brings (the pytest plugin
-brings those of its ``pytest_receipt_compaction_stage_actions`` hook, for ``conftest.py`` files).
+brings those of its stage-actions hook, for ``conftest.py`` files).
 
 An installed package declares, in its ``pyproject.toml``::
 
