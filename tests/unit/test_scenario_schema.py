@@ -14,6 +14,7 @@ from receipt_compaction.harness.scenarios import (
     BUILTIN_ACTIONS,
     ScenarioFailure,
     ScenarioSyntaxError,
+    StageAction,
     load_scenario_yaml,
     render_schema,
     scenario_schema,
@@ -84,10 +85,15 @@ def test_an_editor_sees_a_misspelt_entity_field_too() -> None:
     assert list(EDITOR.iter_errors(document)) != []
 
 
+SETTLE = StageAction(
+    "settle", "Takes no fields.", {"type": ["object", "null"], "additionalProperties": False}, print
+)
+
+
 def load(tmp_path: Path, text: str) -> Any:
     path = tmp_path / "x.scenario.yaml"
     path.write_text(text)
-    return validate_scenario(path, load_scenario_yaml(path), ACTIONS)
+    return validate_scenario(path, load_scenario_yaml(path), {**ACTIONS, "settle": SETTLE})
 
 
 @pytest.mark.parametrize(
@@ -106,9 +112,15 @@ def load(tmp_path: Path, text: str) -> Any:
             "stage 1 (put): stages.0.put: 'text' is a required property",
         ),
         (
-            "name: x\nstages:\n  - drain: {now: true}\n",
+            "name: x\nstages:\n  - settle: {now: true}\n",
             3,
-            "stage 1 (drain): stages.0.drain.now: unknown field 'now'; it takes no fields",
+            "stage 1 (settle): stages.0.settle.now: unknown field 'now'; it takes no fields",
+        ),
+        (
+            "name: x\nstages:\n  - expect_dlq:\n      collection: words\n      count: 1\n      cuont: 2\n",
+            6,
+            "stage 1 (expect_dlq): stages.0.expect_dlq.cuont: unknown field 'cuont' (did you mean 'count'?); "
+            "allowed: collection, count",
         ),
         (
             "name: x\nseed:\n  - receipt: r\n    lines: [[A]]\n    labels:\n      - {line_id: 1, word: 1, "
