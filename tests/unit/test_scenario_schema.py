@@ -86,7 +86,10 @@ def test_an_editor_sees_a_misspelt_entity_field_too() -> None:
 
 
 SETTLE = StageAction(
-    "settle", "Takes no fields.", {"type": ["object", "null"], "additionalProperties": False}, print
+    "settle",
+    "Takes no fields.",
+    {"type": ["object", "null"], "additionalProperties": False},
+    lambda context, argument: None,
 )
 
 
