@@ -5,6 +5,10 @@ from __future__ import annotations
 from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
 from receipt_compaction.harness.event_sources.queue import QueueSource
 from receipt_compaction.harness.event_sources.stream import (
+    IteratorRenewal,
+    Shard,
+    ShardReader,
+    StreamReadError,
     StreamSource,
     StreamSourceSettings,
     failure_message,
@@ -14,7 +18,11 @@ from receipt_compaction.harness.event_sources.stream import (
 __all__ = [
     "Handler",
     "Invocation",
+    "IteratorRenewal",
     "QueueSource",
+    "Shard",
+    "ShardReader",
+    "StreamReadError",
     "StreamSource",
     "StreamSourceSettings",
     "failure_message",

@@ -43,11 +43,27 @@ class QueueSource:
         ]["QueueArn"]
 
     def in_flight(self) -> bool:
+        return any(self.depth())
+
+    def depth(self) -> tuple[int, int]:
+        """How many messages the queue holds: ``(visible, not visible)`` (SQS's approximate counts)."""
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return any(int(value) for value in attributes.values())
+        return (
+            int(attributes.get("ApproximateNumberOfMessages", 0)),
+            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        )
+
+    def lag(self) -> list[str]:
+        """What is still in flight on the queue, as one line (none when it is empty)."""
+        visible, invisible = self.depth()
+        if not visible and not invisible:
+            return []
+        return [
+            f"queue {self.name}: {visible} messages waiting, {invisible} received and not yet visible again"
+        ]
 
     def invoke_once(self) -> Invocation | None:
         messages = self.sqs.receive_message(

@@ -1,9 +1,24 @@
 """The local stream event source: a table's DynamoDB stream read the way a Lambda event source mapping reads
 it, invoking a handler with Lambda stream events.
 
-On ``batchItemFailures`` it checkpoints before the lowest failed SequenceNumber and retries from there; a
-handler error retries the batch (halving it when bisect is on); a record that exhausts its retries goes to an
-on-failure destination, never silently away.
+One shard reader (``ShardReader``) serves both the event source and ``read_stream_records``. It reads the way
+AWS's streams must be read, not the way one emulator happens to answer:
+
+- ``DescribeStream`` is paged (``LastEvaluatedShardId``) and called only when the shard set may have changed:
+  at the start, when a shard closes, and while no shard is known.
+- A shard is read while a ``NextShardIterator`` exists. An empty page does not end it: real streams answer
+  empty pages in the middle of a shard. Each pass reads at most ``empty_pages_per_pass`` consecutive empty
+  pages per shard, then moves on and comes back on the next pass; a shard counts as caught up after
+  ``quiet_empty_pages`` consecutive empty pages.
+- A child shard starts only after its parent is closed and fully processed (read, and every record handled);
+  closed, drained shards are retired.
+- On ``ExpiredIteratorException`` or ``TrimmedDataAccessException`` the reader takes a new iterator
+  ``AFTER_SEQUENCE_NUMBER`` the last record it read from that shard (``TRIM_HORIZON`` when it read none) and
+  logs it.
+
+On ``batchItemFailures`` the event source checkpoints before the lowest failed SequenceNumber and retries from
+there; a handler error retries the batch (halving it when bisect is on); a record that exhausts its retries
+goes to an on-failure destination, never silently away.
 """
 
 from __future__ import annotations
@@ -14,33 +29,317 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
 from receipt_compaction.harness.lambda_events import lambda_stream_event
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.type_defs import GetRecordsOutputTypeDef
 
-__all__ = ["StreamSource", "StreamSourceSettings", "failure_message", "read_stream_records"]
+__all__ = [
+    "MAX_PAGE_LIMIT",
+    "IteratorRenewal",
+    "Shard",
+    "ShardReader",
+    "StreamReadError",
+    "StreamSource",
+    "StreamSourceSettings",
+    "failure_message",
+    "read_stream_records",
+]
 
 logger = logging.getLogger(__name__)
+
+MAX_PAGE_LIMIT = 1000
+"""The largest ``GetRecords`` Limit DynamoDB Streams accepts (DynamoDB Local refuses more; moto does not)."""
+
+RENEWABLE_ERRORS = frozenset({"ExpiredIteratorException", "TrimmedDataAccessException"})
+MAX_RENEWALS_PER_PASS = 3
+
+
+class StreamReadError(RuntimeError):
+    """The stream cannot be read on: the message names the stream, the shard and what it answered."""
 
 
 @dataclass(frozen=True)
 class StreamSourceSettings:
+    """How the stream is read and how its handler is retried.
+
+    ``page_limit`` is ``GetRecords``' Limit (1 to 1000). A pass reads each shard until it has answered
+    ``empty_pages_per_pass`` consecutive empty pages (or ``pages_per_pass`` pages); a shard counts as caught
+    up once it has answered ``quiet_empty_pages`` consecutive empty pages since its last record.
+    """
+
     batch_size: int = 100
     max_retries: int = 3
     bisect_on_error: bool = True
+    page_limit: int = MAX_PAGE_LIMIT
+    empty_pages_per_pass: int = 3
+    quiet_empty_pages: int = 6
+    pages_per_pass: int = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_limit <= MAX_PAGE_LIMIT:
+            raise ValueError(
+                f"StreamSourceSettings(page_limit={self.page_limit}): GetRecords takes a Limit from 1 to "
+                f"{MAX_PAGE_LIMIT} (DynamoDB Streams and DynamoDB Local refuse more)"
+            )
+        for name in ("batch_size", "empty_pages_per_pass", "quiet_empty_pages", "pages_per_pass"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"StreamSourceSettings({name}={getattr(self, name)}): it must be at least 1")
 
 
 @dataclass
-class _Shard:
-    iterator: str | None
+class Shard:
+    """One shard as the reader knows it: where it reads, what it read and has not handed on yet."""
+
+    shard_id: str
+    parent_id: str | None
+    iterator: str | None = None
+    started: bool = False
+    ended: bool = False
+    """Closed and read to its end: ``GetRecords`` returned no ``NextShardIterator``."""
+    last_sequence: str | None = None
+    """The SequenceNumber of the last record read from this shard: where a new iterator starts after."""
+    empty_streak: int = 0
+    """Consecutive empty pages since the last record."""
     pending: list[dict[str, Any]] = field(default_factory=list)
-    attempts: dict[str, int] = field(default_factory=dict)
-    limit: int | None = None
+    """Records read and not yet handled (``GetRecords`` shape)."""
+
+
+@dataclass(frozen=True)
+class IteratorRenewal:
+    """A shard iterator replaced after ``reason``: ``after_sequence`` None means from ``TRIM_HORIZON``."""
+
+    shard_id: str
+    reason: str
+    after_sequence: str | None
+
+
+class ShardReader:
+    """Reads every shard of one stream into per-shard ``pending`` buffers, pass by pass (``poll``)."""
+
+    def __init__(
+        self,
+        streams: DynamoDBStreamsClient,
+        stream_arn: str,
+        *,
+        settings: StreamSourceSettings | None = None,
+    ) -> None:
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.settings = settings or StreamSourceSettings()
+        self.renewals: list[IteratorRenewal] = []
+        self.describe_calls = 0
+        self._shards: dict[str, Shard] = {}
+        self._retired: set[str] = set()
+        self._describe_needed = True
+
+    @property
+    def shards(self) -> tuple[Shard, ...]:
+        """The shards not yet retired, parents before their children."""
+        return tuple(self._shards.values())
+
+    @property
+    def retired(self) -> frozenset[str]:
+        """The shards closed, read to their end and fully handled."""
+        return frozenset(self._retired)
+
+    def poll(self) -> int:
+        """One pass: refresh the shard set if it may have changed, retire finished shards, start the shards
+        whose parents are done, read every started one. Returns how many records arrived."""
+        self._retire_finished()
+        if self._describe_needed or not self._shards:
+            self._describe()
+        self._start_ready()
+        return sum(self._read(shard) for shard in self._shards.values() if shard.started)
+
+    def caught_up(self) -> bool:
+        """Nothing left to read for now: every shard answered ``quiet_empty_pages`` consecutive empty pages
+        (or waits for a parent that is still open), and no shard closed since the last ``DescribeStream``."""
+        return not self._describe_needed and all(self._shard_caught_up(s) for s in self._shards.values())
+
+    def restart_quiet(self) -> None:
+        """Count consecutive empty pages afresh: records may have been written since the last pass, so a
+        shard is caught up again only after ``quiet_empty_pages`` more empty pages (a drain starts)."""
+        for shard in self._shards.values():
+            shard.empty_streak = 0
+
+    def take_pending(self) -> list[dict[str, Any]]:
+        """Every pending record, shard by shard, handed over (the buffers are emptied)."""
+        records: list[dict[str, Any]] = []
+        for shard in self._shards.values():
+            records += shard.pending
+            shard.pending = []
+        return records
+
+    def lag(self) -> list[str]:
+        """What is still in flight on the stream, one line per shard that is not done."""
+        lines = []
+        for shard in self._shards.values():
+            if shard.pending:
+                count = len(shard.pending)
+                lines.append(f"stream shard {shard.shard_id}: {count} records read, not yet handled")
+            elif not self._shard_caught_up(shard):
+                lines.append(f"stream shard {shard.shard_id}: {self._shard_state(shard)}")
+        if self._describe_needed:
+            lines.append("stream: a shard closed and DescribeStream has not been read since")
+        return lines
+
+    # -- shard set ----------------------------------------------------------------------------------------
+
+    def _describe(self) -> None:
+        self._describe_needed = False
+        last: str | None = None
+        while True:
+            if last is None:
+                response = self.streams.describe_stream(StreamArn=self.stream_arn)
+            else:
+                response = self.streams.describe_stream(StreamArn=self.stream_arn, ExclusiveStartShardId=last)
+            self.describe_calls += 1
+            description = response["StreamDescription"]
+            for listed in description.get("Shards", []):
+                shard_id = listed["ShardId"]
+                if shard_id not in self._shards and shard_id not in self._retired:
+                    self._shards[shard_id] = Shard(shard_id, listed.get("ParentShardId"))
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                return
+
+    def _retire_finished(self) -> None:
+        for shard in list(self._shards.values()):
+            if shard.ended and not shard.pending:
+                del self._shards[shard.shard_id]
+                self._retired.add(shard.shard_id)
+                logger.debug("stream %s: shard %s closed, read and handled: retired", self.stream_arn, shard)
+
+    def _start_ready(self) -> None:
+        for shard in self._shards.values():
+            if not shard.started and self._parent_done(shard):
+                shard.iterator = self._iterator(shard.shard_id, "TRIM_HORIZON")
+                shard.started = True
+                shard.ended = shard.iterator is None
+
+    def _parent_done(self, shard: Shard) -> bool:
+        # A parent the stream no longer lists (trimmed after 24 hours) counts as done.
+        return shard.parent_id is None or shard.parent_id not in self._shards
+
+    def _shard_caught_up(self, shard: Shard) -> bool:
+        if not shard.started:
+            parent = self._shards.get(shard.parent_id or "")
+            return parent is not None and not parent.ended  # the open parent decides
+        if shard.ended:
+            return False  # to be retired (and its children started) by the next pass
+        return shard.empty_streak >= self.settings.quiet_empty_pages
+
+    def _shard_state(self, shard: Shard) -> str:
+        if not shard.started:
+            return f"waiting for its parent {shard.parent_id} to be handled"
+        if shard.ended:
+            return "closed and read; its children start on the next pass"
+        return (
+            f"{shard.empty_streak} of {self.settings.quiet_empty_pages} consecutive empty pages since its "
+            "last record"
+        )
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    def _read(self, shard: Shard) -> int:
+        arrived = empties = pages = renewals = 0
+        settings = self.settings
+        while shard.iterator is not None and empties < settings.empty_pages_per_pass:
+            if pages >= settings.pages_per_pass:
+                break
+            page = self._get_records(shard)
+            if page is None:
+                renewals += 1
+                if renewals > MAX_RENEWALS_PER_PASS:
+                    raise StreamReadError(
+                        f"stream {self.stream_arn} shard {shard.shard_id}: GetRecords failed again after "
+                        f"{MAX_RENEWALS_PER_PASS} fresh iterators ({self.renewals[-1].reason}); the stream "
+                        "cannot be read on"
+                    )
+                continue
+            pages += 1
+            records = page.get("Records", [])
+            shard.iterator = page.get("NextShardIterator")
+            if records:
+                shard.pending += [dict(record) for record in records]
+                shard.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
+                shard.empty_streak = 0
+                arrived += len(records)
+                continue
+            empties += 1
+            shard.empty_streak += 1
+            if arrived or shard.empty_streak >= settings.quiet_empty_pages:
+                break  # caught up for this pass: come back on the next one
+        if shard.iterator is None and not shard.ended:
+            shard.ended = True
+            self._describe_needed = True  # a closed shard: its children are listed now
+        return arrived
+
+    def _get_records(self, shard: Shard) -> GetRecordsOutputTypeDef | None:
+        """One page, or None when the iterator had to be replaced (expired, or its position trimmed)."""
+        assert shard.iterator is not None
+        try:
+            return self.streams.get_records(ShardIterator=shard.iterator, Limit=self.settings.page_limit)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code not in RENEWABLE_ERRORS:
+                raise
+            self._renew(shard, code)
+            return None
+
+    def _renew(self, shard: Shard, reason: str) -> None:
+        if shard.last_sequence is None:
+            shard.iterator = self._iterator(shard.shard_id, "TRIM_HORIZON")
+            self._log_renewal(shard, reason, None)
+            return
+        try:
+            shard.iterator = self._iterator(shard.shard_id, "AFTER_SEQUENCE_NUMBER", shard.last_sequence)
+            self._log_renewal(shard, reason, shard.last_sequence)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TrimmedDataAccessException":
+                raise
+            logger.error(
+                "stream %s shard %s: the last record read (%s) is past the trim horizon; records between it "
+                "and TRIM_HORIZON are lost; reading on from TRIM_HORIZON",
+                self.stream_arn,
+                shard.shard_id,
+                shard.last_sequence,
+            )
+            shard.iterator = self._iterator(shard.shard_id, "TRIM_HORIZON")
+            self._log_renewal(shard, reason, None)
+
+    def _log_renewal(self, shard: Shard, reason: str, after: str | None) -> None:
+        self.renewals.append(IteratorRenewal(shard.shard_id, reason, after))
+        position = f"AFTER_SEQUENCE_NUMBER {after}" if after else "TRIM_HORIZON (nothing read from it yet)"
+        logger.warning(
+            "stream %s shard %s: %s; new iterator %s", self.stream_arn, shard.shard_id, reason, position
+        )
+
+    def _iterator(self, shard_id: str, kind: str, sequence: str | None = None) -> str | None:
+        if sequence is None:
+            response = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType=kind,  # type: ignore[arg-type]
+            )
+        else:
+            response = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType=kind,  # type: ignore[arg-type]
+                SequenceNumber=sequence,
+            )
+        return response.get("ShardIterator")
 
 
 class StreamSource:
+    """The stream -> handler event source mapping: batches of one shard's pending records, in order."""
+
     def __init__(
         self,
         streams: DynamoDBStreamsClient,
@@ -57,44 +356,36 @@ class StreamSource:
         self.on_failure = on_failure
         self.region = region
         self.settings = settings or StreamSourceSettings()
+        self.reader = ShardReader(streams, stream_arn, settings=self.settings)
         self.records_read = 0
-        self._shards: dict[str, _Shard] = {}
+        self._attempts: dict[str, int] = {}
+        self._limits: dict[str, int] = {}
 
     def read(self) -> int:
-        """Fetch every new record of every shard into the pending buffers; returns how many arrived."""
-        arrived = 0
-        description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            state = self._shards.get(shard["ShardId"])
-            if state is None:
-                iterator = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                ).get("ShardIterator")
-                state = self._shards[shard["ShardId"]] = _Shard(iterator)
-            arrived += self._read_shard(state)
+        """One pass of the shard reader; returns how many records arrived."""
+        arrived = self.reader.poll()
         self.records_read += arrived
         return arrived
 
-    def _read_shard(self, shard: _Shard) -> int:
-        arrived = 0
-        while shard.iterator:
-            page = self.streams.get_records(ShardIterator=shard.iterator, Limit=1000)
-            shard.iterator = page.get("NextShardIterator")
-            shard.pending += [dict(record) for record in page["Records"]]
-            arrived += len(page["Records"])
-            if not page["Records"]:
-                break
-        return arrived
-
     def in_flight(self) -> bool:
-        return any(shard.pending for shard in self._shards.values())
+        """Records read and not yet handled."""
+        return any(shard.pending for shard in self.reader.shards)
+
+    def caught_up(self) -> bool:
+        return self.reader.caught_up()
+
+    def restart_quiet(self) -> None:
+        self.reader.restart_quiet()
+
+    def lag(self) -> list[str]:
+        return self.reader.lag()
 
     def invoke_once(self) -> Invocation | None:
         """Run the handler on the next batch of the first shard with pending records, if any."""
-        shard = next((shard for shard in self._shards.values() if shard.pending), None)
+        shard = next((shard for shard in self.reader.shards if shard.pending), None)
         if shard is None:
             return None
-        batch = shard.pending[: shard.limit or self.settings.batch_size]
+        batch = shard.pending[: self._limits.get(shard.shard_id, self.settings.batch_size)]
         try:
             response = self.handler(
                 lambda_stream_event(batch, stream_arn=self.stream_arn, region=self.region), None
@@ -107,8 +398,8 @@ class StreamSource:
         self._checkpoint(shard, batch, failed)
         return Invocation("stream", len(batch), failed)
 
-    def _checkpoint(self, shard: _Shard, batch: list[dict[str, Any]], failed: tuple[str, ...]) -> None:
-        shard.limit = None
+    def _checkpoint(self, shard: Shard, batch: list[dict[str, Any]], failed: tuple[str, ...]) -> None:
+        self._limits.pop(shard.shard_id, None)
         if not failed:
             del shard.pending[: len(batch)]
             return
@@ -117,19 +408,19 @@ class StreamSource:
         del shard.pending[:position]  # everything before the lowest failure is done
         self._count_attempt(shard, shard.pending[:1], "the handler reported it failed on every attempt")
 
-    def _function_error(self, shard: _Shard, batch: list[dict[str, Any]], error: str) -> None:
+    def _function_error(self, shard: Shard, batch: list[dict[str, Any]], error: str) -> None:
         if self.settings.bisect_on_error and len(batch) > 1:
-            shard.limit = max(1, len(batch) // 2)
+            self._limits[shard.shard_id] = max(1, len(batch) // 2)
             return
         self._count_attempt(shard, batch, f"handler error: {error}")
 
-    def _count_attempt(self, shard: _Shard, records: list[dict[str, Any]], reason: str) -> None:
+    def _count_attempt(self, shard: Shard, records: list[dict[str, Any]], reason: str) -> None:
         for record in records:
             sequence = record["dynamodb"]["SequenceNumber"]
-            shard.attempts[sequence] = shard.attempts.get(sequence, 0) + 1
-            if shard.attempts[sequence] > self.settings.max_retries:
+            self._attempts[sequence] = self._attempts.get(sequence, 0) + 1
+            if self._attempts[sequence] > self.settings.max_retries:
                 shard.pending.remove(record)
-                shard.attempts.pop(sequence)
+                self._attempts.pop(sequence)
                 self.on_failure([record], reason)
 
 
@@ -138,34 +429,15 @@ def failure_message(records: list[dict[str, Any]], reason: str) -> str:
     return json.dumps({"reason": reason, "records": records}, default=str)
 
 
-def read_stream_records(streams: DynamoDBStreamsClient, stream_arn: str) -> list[dict[str, Any]]:
-    """Every record currently in the stream, over every shard, oldest first (``GetRecords`` shape)."""
+def read_stream_records(
+    streams: DynamoDBStreamsClient, stream_arn: str, *, settings: StreamSourceSettings | None = None
+) -> list[dict[str, Any]]:
+    """Every record currently in the stream, over every shard (parents before children), oldest first
+    (``GetRecords`` shape): the shard reader's passes until it is caught up."""
+    reader = ShardReader(streams, stream_arn, settings=settings)
     records: list[dict[str, Any]] = []
-    shards = _all_shards(streams, stream_arn)
-    for shard_id in shards:
-        iterator = streams.get_shard_iterator(
-            StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-        ).get("ShardIterator")
-        while iterator:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records.extend(dict(record) for record in page["Records"])
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
-    return sorted(records, key=lambda record: int(record["dynamodb"]["SequenceNumber"]))
-
-
-def _all_shards(streams: DynamoDBStreamsClient, stream_arn: str) -> list[str]:
-    shard_ids: list[str] = []
-    last: str | None = None
     while True:
-        if last is None:
-            description = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
-        else:
-            description = streams.describe_stream(StreamArn=stream_arn, ExclusiveStartShardId=last)[
-                "StreamDescription"
-            ]
-        shard_ids += [shard["ShardId"] for shard in description.get("Shards", [])]
-        last = description.get("LastEvaluatedShardId")
-        if not last:
-            return shard_ids
+        reader.poll()
+        records += reader.take_pending()
+        if reader.caught_up():
+            return sorted(records, key=lambda record: int(record["dynamodb"]["SequenceNumber"]))
