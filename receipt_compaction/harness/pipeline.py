@@ -1,14 +1,17 @@
 """LocalPipeline: the real handlers driven by local event sources over one set of resources (DESIGN §5-6).
 
-``put``/``delete`` write the table; ``drain()`` runs the stream and queue sources until nothing is in flight
-and says what happened; ``latest_snapshot()`` downloads what the pointer names, every sha256 checked;
-``seed_receipt()`` writes a receipt and brings it into both published collections the way production does
-(a delta and a CompactionRun, then a drain).
+``put``/``delete`` write the table; ``drain()`` runs the stream and queue sources until no source has had
+anything for a quiet period (or raises at a deadline, naming what is still in flight) and says what
+happened; ``latest_snapshot()`` downloads what the pointer names, every sha256 checked; ``seed_receipt()``
+writes a receipt and brings it into both published collections the way production does (a delta and a
+CompactionRun, then a drain).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,28 +21,54 @@ from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName, line_embe
 from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.embedding import HashEmbedder, produce_delta
 from receipt_compaction.handlers import compaction, stream_processor
-from receipt_compaction.harness.event_sources import Invocation, QueueSource, StreamSource, failure_message
+from receipt_compaction.harness.event_sources import (
+    Invocation,
+    QueueSource,
+    StreamSource,
+    StreamSourceSettings,
+    failure_message,
+)
 from receipt_compaction.harness.lambda_runtime import with_environment
 from receipt_compaction.harness.seeding import receipt_entities
+from receipt_compaction.harness.settings import drain_timing
 from receipt_compaction.lock import expire_lease
 from receipt_compaction.snapshot import SnapshotStore
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.embedding import DeltaLayout, Embedder
     from receipt_compaction.entities import CompactionRun, Entity
     from receipt_compaction.harness.janitor import PipelineResources
 
-__all__ = ["DrainReport", "DrainStuck", "LocalPipeline", "ReceiptSpec", "SeededReceipt", "SnapshotView"]
+__all__ = [
+    "DrainDeadlineExceeded",
+    "DrainReport",
+    "DrainStuck",
+    "LocalPipeline",
+    "ReceiptSpec",
+    "SeededReceipt",
+    "SnapshotView",
+]
+
+logger = logging.getLogger(__name__)
 
 MAX_INVOCATIONS = 10_000
+FIRST_IDLE_PAUSE = 0.01
+MAX_IDLE_PAUSE = 0.25
+"""Between passes that found nothing, the driver waits 0, then 10 ms doubling up to 250 ms (an event source
+mapping polls a shard about 4 times a second): no ``GetRecords`` storm while it waits out a quiet period."""
 
 
 class DrainStuck(RuntimeError):
     """The sources kept working without ever running dry."""
+
+
+class DrainDeadlineExceeded(DrainStuck):
+    """``drain()`` reached its deadline with work in flight; the message names it (records pending per shard,
+    messages per queue)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +139,13 @@ class LocalPipeline:
     reports: list[DrainReport] = field(default_factory=list)
     on_invocation: Callable[[Invocation], None] | None = None
     """Called after every handler invocation a drain makes (a progress bar, a log line)."""
+    quiet_period: float = field(default=drain_timing("moto").quiet_period, kw_only=True)
+    """Seconds in which no source may have had anything (no record, message or invocation) before ``drain()``
+    ends; on top, every shard must have answered several consecutive empty pages."""
+    drain_deadline: float = field(default=drain_timing("moto").deadline, kw_only=True)
+    """Seconds after which ``drain()`` gives up with ``DrainDeadlineExceeded`` naming what is in flight."""
+    stream_settings: StreamSourceSettings | None = field(default=None, kw_only=True)
+    """How the stream is read and its handler retried (batch size, retries, empty pages per pass, ...)."""
 
     def __post_init__(self) -> None:
         self._stream = StreamSource(
@@ -118,6 +154,7 @@ class LocalPipeline:
             with_environment(stream_processor.lambda_handler, self.environ),
             on_failure=self._send_to_on_failure,
             region=self.resources.region,
+            settings=self.stream_settings,
         )
         self._queues = [
             QueueSource(
@@ -203,20 +240,35 @@ class LocalPipeline:
 
     # -- draining -----------------------------------------------------------------------------------------
 
-    def drain(self, *, max_invocations: int = MAX_INVOCATIONS) -> DrainReport:
-        """Run the stream and both queues until nothing is in flight; returns what happened."""
+    def drain(
+        self,
+        *,
+        max_invocations: int = MAX_INVOCATIONS,
+        quiet_period: float | None = None,
+        deadline: float | None = None,
+    ) -> DrainReport:
+        """Run the stream and both queues until nothing is in flight: no source has had anything for the
+        quiet period, every shard is caught up and the queues are empty. Returns what happened; raises
+        ``DrainDeadlineExceeded`` at the deadline. ``quiet_period`` and ``deadline`` override the pipeline's
+        for this drain."""
         before_versions = {c: set(self._store(c).versions()) for c in COLLECTIONS}
         before_dlq = {c: self._queue_depth(self.resources.dlq_urls[c]) for c in COLLECTIONS}
         records_before, sent_before = self._stream.records_read, self._on_failure_sent
         first_before = {queue.name: queue.first_deliveries for queue in self._queues}
         invocations: list[Invocation] = []
-        while True:
-            self._stream.read()
-            progressed = self._run(self._stream.invoke_once, invocations, max_invocations)
-            for queue in self._queues:
-                progressed |= self._run(queue.invoke_once, invocations, max_invocations)
-            if not progressed and not self._in_flight() and not self._stream.read():
-                break
+        started = time.monotonic()
+        self._run_until_quiet(
+            invocations,
+            max_invocations=max_invocations,
+            quiet_period=self.quiet_period if quiet_period is None else quiet_period,
+            deadline=self.drain_deadline if deadline is None else deadline,
+        )
+        logger.debug(
+            "drain: %d records, %d invocations in %.3f s",
+            self._stream.records_read - records_before,
+            len(invocations),
+            time.monotonic() - started,
+        )
         report = DrainReport(
             records=self._stream.records_read - records_before,
             messages=sum(queue.first_deliveries - first_before[queue.name] for queue in self._queues),
@@ -233,6 +285,56 @@ class LocalPipeline:
         )
         self.reports.append(report)
         return report
+
+    def _run_until_quiet(
+        self, invocations: list[Invocation], *, max_invocations: int, quiet_period: float, deadline: float
+    ) -> None:
+        started = last_activity = time.monotonic()
+        pauses = _idle_pauses()
+        self._stream.restart_quiet()
+        while True:
+            active = self._pass(invocations, max_invocations)
+            now = time.monotonic()
+            if active:
+                last_activity, pauses = now, _idle_pauses()
+            elif now - last_activity >= quiet_period and self._settled():
+                return
+            if now - started >= deadline:
+                raise DrainDeadlineExceeded(
+                    self._deadline_message(
+                        deadline=deadline,
+                        quiet_period=quiet_period,
+                        invocations=len(invocations),
+                        idle_for=now - last_activity,
+                    )
+                )
+            if not active:
+                time.sleep(min(next(pauses), max(0.0, started + deadline - now)))
+
+    def _pass(self, invocations: list[Invocation], max_invocations: int) -> bool:
+        """Read the stream once and run every source until it has nothing; True if anything happened."""
+        arrived = self._stream.read()
+        progressed = self._run(self._stream.invoke_once, invocations, max_invocations)
+        for queue in self._queues:
+            progressed |= self._run(queue.invoke_once, invocations, max_invocations)
+        return bool(arrived) or progressed
+
+    def _settled(self) -> bool:
+        return self._stream.caught_up() and not self._in_flight()
+
+    def _deadline_message(
+        self, *, deadline: float, quiet_period: float, invocations: int, idle_for: float
+    ) -> str:
+        lines = self._stream.lag() + [line for queue in self._queues for line in queue.lag()]
+        if not lines:
+            lines = [f"nothing is pending now, but the sources had work until {idle_for:.2f} s ago"]
+        in_flight = "\n".join(f"  - {line}" for line in lines)
+        return (
+            f"drain() still had work in flight at its deadline of {deadline:g} s ({invocations} invocations, "
+            f"last activity {idle_for:.2f} s ago, quiet period {quiet_period:g} s):\n{in_flight}\n"
+            "A slow backend needs a longer deadline: --receipt-compaction-drain-deadline=SECONDS (or "
+            "LocalPipeline(drain_deadline=...)); a source that never runs dry is a loop to fix."
+        )
 
     def _run(self, step: Any, invocations: list[Invocation], limit: int) -> bool:
         progressed = False
@@ -283,3 +385,11 @@ class LocalPipeline:
             QueueUrl=self.resources.on_failure_url, MessageBody=failure_message(records, reason)
         )
         self._on_failure_sent += len(records)
+
+
+def _idle_pauses() -> Iterator[float]:
+    yield 0.0
+    pause = FIRST_IDLE_PAUSE
+    while True:
+        yield pause
+        pause = min(2 * pause, MAX_IDLE_PAUSE)

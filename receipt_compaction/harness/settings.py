@@ -10,7 +10,16 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["OPTIONS", "HarnessSettings", "Option", "OptionError", "resolve_settings"]
+__all__ = [
+    "DRAIN_TIMING",
+    "OPTIONS",
+    "DrainTiming",
+    "HarnessSettings",
+    "Option",
+    "OptionError",
+    "drain_timing",
+    "resolve_settings",
+]
 
 
 class OptionError(ValueError):
@@ -47,11 +56,43 @@ class Option:
         return value
 
 
+@dataclass(frozen=True)
+class DrainTiming:
+    """How long a drain waits: ``quiet_period`` seconds without any record, message or handler call (on top
+    of every shard answering several consecutive empty pages), and at most ``deadline`` seconds in all."""
+
+    quiet_period: float
+    deadline: float
+
+
+DRAIN_TIMING: Mapping[str, DrainTiming] = {
+    # Measured on moto and DynamoDB Local: every record was returned by the first GetRecords after its write
+    # returned (200 of 200 writes on each), so the consecutive empty pages alone settle a drain there.
+    "moto": DrainTiming(quiet_period=0.0, deadline=120.0),
+    "dynamodb-local": DrainTiming(quiet_period=0.0, deadline=120.0),
+    # LocalStack forwards records to its stream asynchronously, AWS within about a second (Lambda's pollers
+    # read a shard about 4 times a second): a quiet period covers the gap, the deadline a slower machine.
+    "localstack": DrainTiming(quiet_period=2.0, deadline=300.0),
+    "aws": DrainTiming(quiet_period=5.0, deadline=600.0),
+}
+"""The drain timing of each backend when the options do not set it."""
+
+
+def drain_timing(backend: str) -> DrainTiming:
+    """The default drain timing of ``backend`` (an unknown name gets the slowest, AWS's)."""
+    return DRAIN_TIMING.get(backend, DRAIN_TIMING["aws"])
+
+
+def _timing_help(field: str) -> str:
+    return ", ".join(f"{name} {getattr(timing, field):g}" for name, timing in DRAIN_TIMING.items())
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "backend",
         "which AWS endpoints the fixtures use: 'moto' runs moto's server in-process on 127.0.0.1; "
-        "'dynamodb-local' runs AWS's DynamoDB Local (Java) for DynamoDB and Streams with moto for SQS and S3; "
+        "'dynamodb-local' runs AWS's DynamoDB Local (Java) for DynamoDB and Streams with moto for SQS and "
+        "S3; "
         "'localstack' uses a Docker engine when one answers, else LocalStack on the host (prepared by "
         "`receipt-compaction localstack install`); 'aws' uses your real account",
         "moto",
@@ -94,6 +135,19 @@ OPTIONS: tuple[Option, ...] = (
         "seconds to wait for the backend to start or answer before the tests that need it are skipped",
         "20",
     ),
+    Option(
+        "quiet-period",
+        "seconds without any stream record, message or handler call before a drain ends (every shard must "
+        "also answer several consecutive empty pages); records reach the stream later on LocalStack and AWS "
+        f"than on the emulators. Default per backend: {_timing_help('quiet_period')}",
+        None,
+    ),
+    Option(
+        "drain-deadline",
+        "seconds after which a drain stops with an error naming what is still in flight (records pending "
+        f"per shard, messages per queue). Default per backend: {_timing_help('deadline')}",
+        None,
+    ),
 )
 
 
@@ -107,6 +161,18 @@ class HarnessSettings:
     dynamodb_endpoint: str | None = None
     dynamodb_local_jar: str | None = None
     localstack_streams: str = "default"
+    quiet_period: float | None = None
+    """None: the backend's default (``DRAIN_TIMING``)."""
+    drain_deadline: float | None = None
+    """None: the backend's default (``DRAIN_TIMING``)."""
+
+    def drain_timing(self) -> DrainTiming:
+        """The drain timing to give ``LocalPipeline``: the options where set, else the backend's default."""
+        default = drain_timing(self.backend)
+        return DrainTiming(
+            quiet_period=default.quiet_period if self.quiet_period is None else self.quiet_period,
+            deadline=default.deadline if self.drain_deadline is None else self.drain_deadline,
+        )
 
 
 def resolve_settings(
@@ -125,21 +191,30 @@ def resolve_settings(
         backend=backend,
         endpoint=values["endpoint"],
         region=region,
-        start_timeout=_seconds(timeout),
+        start_timeout=_seconds(timeout, option="start-timeout"),
         keep_artifacts=values["keep_artifacts"] in ("true", "1", "yes"),
         dynamodb_endpoint=values["dynamodb_endpoint"],
         dynamodb_local_jar=values["dynamodb_local_jar"],
         localstack_streams=values["localstack_streams"] or "default",
+        quiet_period=_optional_seconds(values["quiet_period"], option="quiet-period", zero_allowed=True),
+        drain_deadline=_optional_seconds(values["drain_deadline"], option="drain-deadline"),
     )
 
 
-def _seconds(value: str) -> float:
+def _optional_seconds(value: str | None, *, option: str, zero_allowed: bool = False) -> float | None:
+    return None if value is None else _seconds(value, option=option, zero_allowed=zero_allowed)
+
+
+def _seconds(value: str, *, option: str, zero_allowed: bool = False) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise OptionError(f"start-timeout is {value!r}; it must be a positive number of seconds")
+        seconds = float("nan")
+    if zero_allowed and seconds >= 0 and seconds != float("inf"):
+        return seconds
+    if not 0 < seconds < float("inf"):
+        wanted = "a number of seconds, 0 or more" if zero_allowed else "a positive number of seconds"
+        raise OptionError(f"{option} is {value!r}; it must be {wanted}")
     return seconds
 
 
