@@ -52,6 +52,10 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
     }
 
 
+def _true_or(options: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [{"const": True}, options]}
+
+
 BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     StageAction(
         "put",
@@ -95,8 +99,16 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
     ),
     StageAction(
         "drain",
-        "Run the stream and queue sources until nothing is in flight (armed faults apply to this drain).",
-        {"type": ["object", "null"], "additionalProperties": False},
+        "Run the stream and queue sources until nothing is in flight (armed faults apply to this drain); "
+        "`quiet_period` and `deadline` (seconds) override the run's for this drain.",
+        {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "quiet_period": {"type": "number", "minimum": 0},
+                "deadline": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
         run_drain,
     ),
     StageAction(
@@ -104,7 +116,11 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
         "Arm faults for the next drain: `crash_at` a named point; `sqs_send_failure` {call: N, times} (every "
         "entry of SendMessageBatch calls N.. fails; 4 exhaust the publisher's retries); `pointer_conflict` "
         "{status: 412|409, nth, times} (pointer writes); `lease_loss`; `duplicate_delivery`; "
-        "`reordered_delivery`.",
+        "`reordered_delivery`. On the stream reader's client: `empty_pages` N (empty GetRecords pages before "
+        "the records); `stream_latency` {milliseconds: T} or {polls: N} (records visible only that much "
+        "later); `iterator_expired` (true or {times: N}: GetRecords raises ExpiredIteratorException); "
+        "`shard_split` (true or {after: N records}: the shard closes, a child shard goes on); "
+        "`identical_put` (a put that changes nothing writes no stream record, as on AWS).",
         _object(
             {
                 "crash_at": {"enum": list(CRASH_POINTS)},
@@ -121,6 +137,17 @@ BUILTIN_ACTIONS: tuple[StageAction, ...] = (
                 "lease_loss": {"type": "boolean"},
                 "duplicate_delivery": {"type": "boolean"},
                 "reordered_delivery": {"type": "boolean"},
+                "empty_pages": {"type": "integer", "minimum": 1},
+                "stream_latency": _object(
+                    {
+                        "milliseconds": {"type": "number", "exclusiveMinimum": 0},
+                        "polls": {"type": "integer", "minimum": 1},
+                    }
+                )
+                | {"minProperties": 1, "maxProperties": 1},
+                "iterator_expired": _true_or(_object({"times": {"type": "integer", "minimum": 1}})),
+                "shard_split": _true_or(_object({"after": {"type": "integer", "minimum": 1}})),
+                "identical_put": {"type": "boolean"},
             }
         )
         | {"minProperties": 1},

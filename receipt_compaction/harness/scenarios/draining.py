@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.aws import HANDLER_EVENTS
 from receipt_compaction.crashpoints import SimulatedCrash, at_point, crash_at
-from receipt_compaction.harness.faults import S3PointerConflicts, SqsBatchRewrite, SqsEntryFaults
+from receipt_compaction.harness.faults import (
+    STREAM_FAULTS,
+    S3PointerConflicts,
+    SqsBatchRewrite,
+    SqsEntryFaults,
+    stream_fault,
+)
 from receipt_compaction.snapshot import SnapshotStore
 
 if TYPE_CHECKING:
@@ -18,12 +24,15 @@ __all__ = ["current_pointer", "run_drain", "run_fault"]
 
 
 def run_drain(context: ScenarioContext, arguments: Any) -> None:
-    del arguments
+    """Drain with the faults armed; ``quiet_period`` and ``deadline`` (seconds) override the pipeline's."""
+    options = arguments or {}
     context.pointers_before_drain = {c: current_pointer(context, c) for c in ("lines", "words")}
     context.crashed = None
     with context.armed():
         try:
-            context.last_report = context.pipeline.drain()
+            context.last_report = context.pipeline.drain(
+                quiet_period=options.get("quiet_period"), deadline=options.get("deadline")
+            )
         except SimulatedCrash as crash:
             # The compactor process died: its messages come back (the queue source released them) and its
             # lease runs out; the scenario goes on as AWS would after the visibility timeout.
@@ -34,7 +43,18 @@ def run_drain(context: ScenarioContext, arguments: Any) -> None:
 
 
 def run_fault(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
-    """Arm faults on the handlers' clients (``HANDLER_EVENTS``) for the next drain."""
+    """Arm faults for the next drain: on the handlers' clients (``HANDLER_EVENTS``), and the stream faults
+    on the pipeline's own ``dynamodbstreams`` client, the one its shard reader uses."""
+    for name in STREAM_FAULTS:
+        if name in arguments and arguments[name] is not False:
+            context.arm(
+                stream_fault(
+                    name,
+                    arguments[name],
+                    streams=context.pipeline.clients.dynamodbstreams,
+                    stream_arn=context.pipeline.resources.stream_arn,
+                )
+            )
     if "crash_at" in arguments:
         context.arm(crash_at(arguments["crash_at"]))
     if "sqs_send_failure" in arguments:
