@@ -110,6 +110,9 @@ def test_drain_timing_defaults_per_backend_and_options_override_them() -> None:
 
     assert settings(backend="moto").drain_timing() == DRAIN_TIMING["moto"]
     assert settings(backend="aws").drain_timing() == DRAIN_TIMING["aws"]
+    assert settings(backend="localstack").drain_timing() == DRAIN_TIMING["localstack"]
+    v2 = settings(backend="localstack", localstack_streams="v2")
+    assert v2.drain_timing() == DRAIN_TIMING["localstack/v2"]  # DynamoDB Local's synchronous streams
     timing = settings(backend="localstack", quiet_period="0", drain_deadline="30").drain_timing()
     assert (timing.quiet_period, timing.deadline) == (0.0, 30.0)
     with pytest.raises(OptionError, match="drain-deadline is '0'; it must be a positive number of seconds"):
