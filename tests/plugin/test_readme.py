@@ -82,3 +82,35 @@ def test_the_hook_example_in_the_readme_is_the_one_the_tests_run() -> None:
     hook = namespace["pytest_receipt_compaction_stage_actions"]
     (action,) = hook()  # type: ignore[operator]
     assert action.name == "expect_receipts"
+
+
+def layout_paths() -> list[str]:
+    """The paths the README's layout block names (indentation says what is inside what)."""
+    block = README.split("```text\n", 1)[1].split("```", 1)[0]
+    paths: list[str] = []
+    parents: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip())
+        name = line.split()[0]
+        parents = [(level, path) for level, path in parents if level < indent]
+        path = (parents[-1][1] if parents else "") + name
+        paths.append(path)
+        if name.endswith("/"):
+            parents.append((indent, path))
+    return paths
+
+
+def test_the_layout_in_the_readme_is_the_tree() -> None:
+    named = layout_paths()
+    missing = [path for path in named if not (REPO / path).exists()]
+    assert missing == []
+    shown = set(named)
+    for package in ("receipt_compaction", "pytest_receipt_compaction"):
+        root = REPO / package
+        subpackages = {
+            f"{d.parent.relative_to(REPO)}/" for d in root.rglob("__init__.py") if d.parent != root
+        }
+        # Every subpackage down to the harness's own, and every module at the top of each package.
+        expected = {p for p in subpackages if p.count("/") <= 3}
+        expected |= {str(m.relative_to(REPO)) for m in root.glob("*.py") if m.name != "__init__.py"}
+        assert expected - shown == set(), f"{package}: not in the README's layout"
