@@ -88,7 +88,14 @@ def pipeline(env_fixture_name: str) -> Callable[..., Iterator[LocalPipeline]]:
                 "fixture made by factories.compaction_env(...)",
                 pytrace=False,
             )
-        driver = LocalPipeline(aws_clients, env.resources, env.environ)
+        timing = harness_settings(request.config).drain_timing()
+        driver = LocalPipeline(
+            aws_clients,
+            env.resources,
+            env.environ,
+            quiet_period=timing.quiet_period,
+            drain_deadline=timing.deadline,
+        )
         yield driver
         if harness_settings(request.config).keep_artifacts and _failed(request.node):
             path = env.keep_drain_reports(driver.reports)
