@@ -17,6 +17,7 @@ from typing import TypeAlias
 
 __all__ = [
     "IMAGE_PREFIX",
+    "MAX_ID",
     "SEPARATOR",
     "IdSegment",
     "KeyValue",
@@ -35,6 +36,8 @@ __all__ = [
 IMAGE_PREFIX = "IMAGE#"
 SEPARATOR = "#"
 ID_WIDTH = 5
+MAX_ID = 10**ID_WIDTH - 1
+"""The largest id five digits can hold: the entities' bound too (``ReceiptId`` and friends)."""
 KEY_CACHE_SIZE = 16_384
 
 KeyValue: TypeAlias = int | str
@@ -42,19 +45,21 @@ KeyValue: TypeAlias = int | str
 
 @dataclass(frozen=True)
 class IdSegment:
-    """``NAME#00042``: an integer id, zero-padded to five digits."""
+    """``NAME#00042``: an integer id, exactly five digits, from ``minimum`` to ``maximum``.
+
+    The bounds are the entity fields' bounds (a property test holds them together): a key this accepts is
+    a key its entity accepts, so nothing the parser lets through fails validation further on."""
 
     name: str
     field: str
     minimum: int = 0
+    maximum: int = MAX_ID
 
     def parse(self, token: str) -> int | None:
-        if not token.isascii() or not token.isdigit():
+        if len(token) != ID_WIDTH or not token.isascii() or not token.isdigit():
             return None
         value = int(token)
-        if value < self.minimum or token != format_id(value):
-            return None
-        return value
+        return value if self.minimum <= value <= self.maximum else None
 
     def render(self, value: KeyValue) -> str:
         return f"{self.name}{SEPARATOR}{format_id(int(value))}"

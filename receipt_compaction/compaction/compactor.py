@@ -144,7 +144,10 @@ def compact(
         _merge_runs(context, [m for m in mine if m.entity_class is CompactionRun], batch)
         for message in mine:
             if message.entity_class is not CompactionRun:
-                batch.scopes[message.receipt].append((scope_of(message), message.message_id))
+                try:
+                    batch.scopes[message.receipt].append((scope_of(message), message.message_id))
+                except Exception as error:  # a per-message boundary: a key no receipt can have fails alone
+                    batch.fail([message.message_id], f"entity_data {message.key!r} names no receipt: {error}")
         changes = _reconcile(context, batch)
         count = context.collection.count()
     return CompactionResult(
@@ -181,12 +184,17 @@ def complete_runs(result: CompactionResult, *, clients: AwsClients, table_name: 
 def _merge_runs(context: _Context, messages: list[CompactionMessage], batch: _Batch) -> None:
     by_run: defaultdict[tuple[ReceiptKey, str], list[str]] = defaultdict(list)
     for message in messages:
-        by_run[(message.receipt, str(message.key["run_id"]))].append(message.message_id)
-    for (receipt, run_id), message_ids in sorted(by_run.items()):
-        run_key = CompactionRun(image_id=receipt.image_id, receipt_id=receipt.receipt_id, run_id=run_id)
         try:
+            by_run[(message.receipt, str(message.key["run_id"]))].append(message.message_id)
+        except Exception as error:  # a per-message boundary: a key no run can have fails alone
+            batch.fail([message.message_id], f"entity_data {message.key!r} names no run: {error}")
+    for (receipt, run_id), message_ids in sorted(by_run.items()):
+        try:
+            run_key = CompactionRun(image_id=receipt.image_id, receipt_id=receipt.receipt_id, run_id=run_id)
             merge = _merge_run(context, run_key)
-        except Exception as error:  # a per-message boundary: this run fails, the batch goes on
+        except (
+            Exception
+        ) as error:  # a per-message boundary: this run (its key included) fails, the batch goes on
             logger.warning("delta merge of run %s into %s failed: %s", run_id, context.name, error)
             batch.fail(message_ids, f"delta merge failed: {error}")
             continue

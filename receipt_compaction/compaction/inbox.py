@@ -2,12 +2,15 @@
 
 A record that can never be applied (body not JSON, not the contract, an unknown entity or collection, a key
 that does not parse) becomes a per-message failure, so SQS's redrive policy can move it to the DLQ; it never
-stops the other messages.
+stops the other messages. That holds for *any* exception raised while one record is decoded, parsed or
+validated (a body nested too deep for the decoder, a number too long to convert, a bug): it is that record's
+failure, with its reason, and the next record is read as if it had been alone.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = ["CompactionMessage", "MessageFailure", "parse_sqs_record", "parse_sqs_records"]
+
+logger = logging.getLogger(__name__)
 
 _ENTITY_TYPES: dict[str, type[Entity]] = {
     entity_class.ENTITY_TYPE: entity_class for entity_class in ENTITY_CLASSES
@@ -69,6 +74,12 @@ def parse_sqs_records(records: Iterable[object]) -> tuple[list[CompactionMessage
             messages.append(parse_sqs_record(record))
         except MessageError as error:
             failures.append(MessageFailure(message_id_of(record), str(error)))
+        except Exception as error:  # a per-message boundary: whatever one body does, it fails alone
+            message_id = message_id_of(record)
+            logger.warning(
+                "reading SQS message %s raised %s", message_id, type(error).__name__, exc_info=True
+            )
+            failures.append(MessageFailure(message_id, f"the message could not be read: {_describe(error)}"))
     return messages, failures
 
 
@@ -80,9 +91,7 @@ def parse_sqs_record(record: object) -> CompactionMessage:
     if not isinstance(body, str):
         raise MessageError("the SQS record has no string body")
     try:
-        message = StreamMessage.model_validate(json.loads(body))
-    except json.JSONDecodeError as error:
-        raise MessageError(f"the body is not JSON ({error})") from None
+        message = StreamMessage.model_validate(_decode(body))
     except ValidationError as error:
         raise MessageError(
             f"the body is not a stream message: {'; '.join(describe_validation_error(error))}"
@@ -96,6 +105,27 @@ def parse_sqs_record(record: object) -> CompactionMessage:
     if collection not in entity_class.COLLECTIONS:
         raise MessageError(f"{message.entity_type} messages do not belong to the {collection!r} collection")
     return CompactionMessage(message_id, collection, message, entity_class, _key(entity_class, message))
+
+
+def _decode(body: str) -> object:
+    """The body's JSON, or a MessageError saying why this decoder cannot read it."""
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        raise MessageError(f"the body is not JSON ({error})") from None
+    except RecursionError:
+        raise MessageError(
+            f"the body nests arrays or objects deeper than the JSON decoder follows ({len(body)} characters)"
+        ) from None
+    except ValueError as error:  # e.g. an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise MessageError(f"the body is JSON this decoder refuses ({_describe(error)})") from None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def message_id_of(record: object) -> str:

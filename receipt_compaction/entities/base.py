@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from receipt_compaction.chroma_ids import CollectionName
 from receipt_compaction.keys import (
+    MAX_ID,
     KeyValue,
     LiteralSegment,
     SortKeyShape,
@@ -85,9 +86,10 @@ def _empty_to_none(value: object) -> object:
 
 
 ImageId = Annotated[str, AfterValidator(_check_image_id)]
-ReceiptId = Annotated[int, Field(ge=1, le=99999)]
-LineId = Annotated[int, Field(ge=0, le=99999)]
-WordId = Annotated[int, Field(ge=0, le=99999)]
+# The key parser's bounds (``IdSegment``): five digits, receipts from 1.
+ReceiptId = Annotated[int, Field(ge=1, le=MAX_ID)]
+LineId = Annotated[int, Field(ge=0, le=MAX_ID)]
+WordId = Annotated[int, Field(ge=0, le=MAX_ID)]
 Confidence = Annotated[Decimal, Field(ge=0, le=1), AfterValidator(_check_dynamodb_number)]
 """A score in [0, 1], stored as a DynamoDB number (a float given here becomes a Decimal)."""
 OptionalText = Annotated[str | None, BeforeValidator(_empty_to_none)]
