@@ -6,6 +6,9 @@ collection uses cosine distance and has no embedding function of Chroma's own.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,7 +22,15 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-__all__ = ["DEFAULT_BATCH", "batched", "get_all", "open_chroma", "open_collection"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "ChildFailed",
+    "batched",
+    "get_all",
+    "open_chroma",
+    "open_collection",
+    "run_in_child",
+]
 
 DEFAULT_BATCH = 1000
 T = TypeVar("T")
@@ -61,3 +72,40 @@ def get_all(
         if len(page["ids"]) < batch:
             return result
         offset += batch
+
+
+class ChildFailed(RuntimeError):
+    """Code run on untrusted Chroma files in a child process crashed, failed or ran out of time."""
+
+
+def run_in_child(script: str, *arguments: str, timeout: float, what: str) -> str:
+    """Run ``script`` with ``python -c`` in a fresh interpreter and return its stdout.
+
+    Chroma's HNSW reader is C++ that trusts its files: a damaged one can kill the process reading it with a
+    segfault. So any code that opens files we have not verified runs here; its crash, its error or its
+    timeout is a ``ChildFailed`` naming ``what`` was being opened, never the death of the caller.
+    """
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", script, *arguments],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ChildFailed(f"opening {what} did not finish within {timeout:.0f} s") from None
+    if result.returncode < 0:
+        name = _signal_name(-result.returncode)
+        raise ChildFailed(f"opening {what} crashed the process reading it ({name})")
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ChildFailed(f"opening {what} failed (exit {result.returncode}): {last}")
+    return result.stdout
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
