@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName
@@ -16,6 +16,7 @@ __all__ = [
     "SettingsError",
     "StreamProcessorSettings",
     "aws_region",
+    "default_work_root",
     "require_env",
 ]
 
@@ -60,6 +61,12 @@ class StreamProcessorSettings:
         return cls(region=aws_region(env), queue_urls=urls)
 
 
+def default_work_root() -> Path:
+    """Where working copies go unless ``COMPACTION_WORK_DIR`` says otherwise: local disk (Lambda's ``/tmp``),
+    never EFS, because Chroma is not safe on NFS."""
+    return Path(tempfile.gettempdir()) / "receipt-compaction-work"
+
+
 @dataclass(frozen=True)
 class CompactionSettings:
     table_name: str
@@ -68,6 +75,13 @@ class CompactionSettings:
     region: str
     lease_seconds: float = 120.0
     keep_versions: int = 4
+    lease_wait_seconds: float = 2.0
+    """How long a cycle waits for a busy lease when there is no Lambda context to ask for the remaining time
+    (local runs, the harness): kept short, so a deliberately held lease fails its messages quickly."""
+    lease_wait_margin_seconds: float = 60.0
+    """Under Lambda, the wait ends this long before the function's timeout: time to compact and publish."""
+    work_root: Path = field(default_factory=default_work_root)
+    """Where private working copies are made (and stale ones of dead processes removed)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CompactionSettings:
@@ -80,6 +94,9 @@ class CompactionSettings:
             region=aws_region(env),
             lease_seconds=_positive(env, "COMPACTION_LEASE_SECONDS", 120.0),
             keep_versions=int(_positive(env, "COMPACTION_KEEP_VERSIONS", 4)),
+            lease_wait_seconds=_not_negative(env, "COMPACTION_LEASE_WAIT_SECONDS", 2.0),
+            lease_wait_margin_seconds=_not_negative(env, "COMPACTION_LEASE_WAIT_MARGIN_SECONDS", 60.0),
+            work_root=Path(env.get("COMPACTION_WORK_DIR") or default_work_root()),
         )
 
 
@@ -93,4 +110,19 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
         value = -1
     if value <= 0:
         raise SettingsError(f"environment variable {name} is {raw!r}: it must be a positive number")
+    return value
+
+
+def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not value >= 0 or value == float("inf"):
+        raise SettingsError(
+            f"environment variable {name} is {raw!r}: it must be a number of seconds, 0 or more"
+        )
     return value

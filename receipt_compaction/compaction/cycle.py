@@ -1,25 +1,27 @@
 """One compaction invocation: per collection, lease -> restore -> compact -> publish -> complete runs.
 
-Failures are data: the result says, per SQS messageId, whether it must come back. A busy lease, a lost race
-at the pointer or a lost lease fails that collection's messages (SQS redelivers them; the work is
-idempotent); a poison message fails alone.
+Failures are data: the result says, per SQS messageId, whether it must come back. A busy lease is waited for
+(``wait_for_lease``) while the invocation's wait budget lasts, so contention between compactors costs time,
+not SQS receives; a lease still busy after that, a lost race at the pointer or a lost lease fails that
+collection's messages (SQS redelivers them; the work is idempotent); a poison message fails alone.
+Working copies left by processes that died are removed at the start of each cycle (``working_copies``).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from receipt_compaction.chroma_ids import COLLECTIONS
 from receipt_compaction.compaction.compactor import CompactionResult, compact, complete_runs
 from receipt_compaction.compaction.inbox import CompactionMessage, MessageFailure, parse_sqs_records
+from receipt_compaction.compaction.working_copies import make_working_dir, remove_stale_working_dirs
 from receipt_compaction.crashpoints import crash_point
-from receipt_compaction.lock import LeaseBusy, acquire_lease
+from receipt_compaction.lock import LeaseBusy, wait_for_lease
 from receipt_compaction.snapshot import (
     EFSSnapshotManager,
     PublishedVersion,
@@ -28,14 +30,20 @@ from receipt_compaction.snapshot import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.chroma_ids import CollectionName
     from receipt_compaction.lock import Lease
     from receipt_compaction.settings import CompactionSettings
 
-__all__ = ["CollectionReport", "InvocationReport", "compact_collection", "process_sqs_batch"]
+__all__ = [
+    "CollectionReport",
+    "InvocationReport",
+    "compact_collection",
+    "local_wait_budget",
+    "process_sqs_batch",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +77,23 @@ class InvocationReport:
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in self.failed()]}
 
 
+def local_wait_budget(settings: CompactionSettings) -> Callable[[], float]:
+    """The wait budget with no Lambda context: ``settings.lease_wait_seconds`` from now, for the whole
+    invocation (every collection in it)."""
+    deadline = time.monotonic() + settings.lease_wait_seconds
+    return lambda: deadline - time.monotonic()
+
+
 def process_sqs_batch(
-    records: Iterable[object], *, settings: CompactionSettings, clients: AwsClients
+    records: Iterable[object],
+    *,
+    settings: CompactionSettings,
+    clients: AwsClients,
+    wait_budget: Callable[[], float] | None = None,
 ) -> InvocationReport:
+    """Compact each collection the records name. ``wait_budget()`` is how many seconds the invocation may
+    still spend waiting for a busy lease (default: ``local_wait_budget(settings)``)."""
+    budget = wait_budget or local_wait_budget(settings)
     messages, parse_failures = parse_sqs_records(records)
     for failure in parse_failures:
         logger.warning("message %s can never apply: %s", failure.message_id, failure.reason)
@@ -79,7 +101,9 @@ def process_sqs_batch(
     for message in messages:
         by_collection[message.collection].append(message)
     reports = tuple(
-        compact_collection(by_collection[name], collection=name, settings=settings, clients=clients)
+        compact_collection(
+            by_collection[name], collection=name, settings=settings, clients=clients, wait_budget=budget
+        )
         for name in COLLECTIONS
         if by_collection[name]
     )
@@ -92,15 +116,22 @@ def compact_collection(
     collection: CollectionName,
     settings: CompactionSettings,
     clients: AwsClients,
+    wait_budget: Callable[[], float] | None = None,
 ) -> CollectionReport:
     ids = tuple(message.message_id for message in messages)
     try:
-        lease = acquire_lease(
-            clients.dynamodb, settings.table_name, collection, duration=settings.lease_seconds
+        lease = wait_for_lease(
+            clients.dynamodb,
+            settings.table_name,
+            collection,
+            duration=settings.lease_seconds,
+            budget=wait_budget or local_wait_budget(settings),
         )
     except LeaseBusy as error:
+        logger.warning("the %d %s messages will be retried: %s", len(ids), collection, error)
         return CollectionReport(collection, ids, dict.fromkeys(ids, str(error)))
     with lease:
+        _remove_stale_working_dirs(collection, settings)
         store = SnapshotStore(clients.s3, settings.bucket, collection)
         cache = EFSSnapshotManager(settings.efs_root, store)
         try:
@@ -132,8 +163,13 @@ def _locked_cycle(
 ) -> CollectionReport:
     ids = tuple(message.message_id for message in messages)
     pointer = store.read_pointer()
-    working = cache.working_copy(pointer.version_id) if pointer else _empty_working_copy(collection)
+    parent = make_working_dir(settings.work_root, collection)
     try:
+        working = (
+            cache.working_copy(pointer.version_id, parent / "chroma")
+            if pointer
+            else empty_snapshot_dir(collection, parent)
+        )
         crash_point("after_restore")
         result = compact(
             messages,
@@ -158,13 +194,16 @@ def _locked_cycle(
         _tidy(store, cache, settings)
         return CollectionReport(collection, ids, failures, published, result)
     finally:
-        shutil.rmtree(working.parent, ignore_errors=True)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
-def _empty_working_copy(collection: CollectionName) -> Path:
-    """No version yet: the first one is compacted from an empty collection and published with no parent
-    (its pointer write requires that there still is no pointer)."""
-    return empty_snapshot_dir(collection, Path(tempfile.mkdtemp(prefix="working-")))
+def _remove_stale_working_dirs(collection: CollectionName, settings: CompactionSettings) -> None:
+    try:
+        remove_stale_working_dirs(
+            settings.work_root, collection=collection, older_than=settings.lease_seconds
+        )
+    except OSError as error:  # housekeeping: it never fails the messages
+        logger.warning("removing stale working copies under %s failed: %s", settings.work_root, error)
 
 
 def _tidy(store: SnapshotStore, cache: EFSSnapshotManager, settings: CompactionSettings) -> None:

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from receipt_compaction.lock.lease import Lease, LeaseBusy, LeaseLost, acquire_lease, expire_lease, lock_key
+from receipt_compaction.lock.lease import (
+    Lease,
+    LeaseBusy,
+    LeaseLost,
+    acquire_lease,
+    expire_lease,
+    lock_key,
+    wait_for_lease,
+)
 
-__all__ = ["Lease", "LeaseBusy", "LeaseLost", "acquire_lease", "expire_lease", "lock_key"]
+__all__ = ["Lease", "LeaseBusy", "LeaseLost", "acquire_lease", "expire_lease", "lock_key", "wait_for_lease"]

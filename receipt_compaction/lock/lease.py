@@ -8,12 +8,16 @@ Heartbeat and release are conditioned on owner *and* token: a stale owner can ne
 new owner's lease. A heartbeat that finds the lease gone, or cannot renew it before it expires, sets
 ``lost``; ``check()`` then refuses the publish. The lease only saves wasted work: the conditional pointer
 write is the real safety net.
+
+``wait_for_lease`` polls a busy lease (exponential backoff with full jitter) for as long as its caller's
+budget allows, so contention costs time inside one invocation instead of an SQS receive per attempt.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 import uuid
@@ -22,15 +26,29 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["Lease", "LeaseBusy", "LeaseLost", "acquire_lease", "expire_lease", "lock_key"]
+__all__ = [
+    "Lease",
+    "LeaseBusy",
+    "LeaseLost",
+    "acquire_lease",
+    "expire_lease",
+    "lock_key",
+    "wait_for_lease",
+]
 
 logger = logging.getLogger(__name__)
 
 TTL_SLACK_SECONDS = 24 * 3600
+FIRST_POLL_PAUSE = 0.05
+MAX_POLL_PAUSE = 0.5
+"""A waiter sleeps a random time up to 50 ms, then up to 100 ms, ... up to 500 ms between attempts (full
+jitter): waiters spread out instead of retrying together, and a released lease is seen within half a
+second, before the process that released it has usually received its next batch."""
 
 
 class LeaseBusy(RuntimeError):
@@ -103,6 +121,62 @@ def acquire_lease(
     )
     lease.start_heartbeat(heartbeat_interval if heartbeat_interval is not None else duration / 4)
     return lease
+
+
+def wait_for_lease(
+    dynamodb: DynamoDBClient,
+    table_name: str,
+    collection: str,
+    *,
+    budget: Callable[[], float],
+    duration: float = 120.0,
+    heartbeat_interval: float | None = None,
+    owner: str | None = None,
+    first_pause: float = FIRST_POLL_PAUSE,
+    max_pause: float = MAX_POLL_PAUSE,
+    rng: random.Random | None = None,
+) -> Lease:
+    """Take the collection's lease, polling while another owner holds it.
+
+    ``budget()`` says how many seconds the caller may still spend waiting (for a Lambda, its remaining time
+    minus what compacting and publishing need); it is asked before every pause, and no pause outlasts it.
+    Once it is spent the last ``LeaseBusy`` is raised, saying how long and how often it tried.
+    """
+    owner = owner or f"compactor-{uuid.uuid4().hex}"
+    draw = (rng or random.Random()).uniform
+    started = time.monotonic()
+    attempts = 0
+    ceiling = first_pause
+    while True:
+        attempts += 1
+        try:
+            lease = acquire_lease(
+                dynamodb,
+                table_name,
+                collection,
+                duration=duration,
+                heartbeat_interval=heartbeat_interval,
+                owner=owner,
+            )
+        except LeaseBusy as busy:
+            left = budget()
+            if left <= 0:
+                waited = time.monotonic() - started
+                raise LeaseBusy(
+                    f"{busy} (still busy after waiting {waited:.1f} s, {attempts} attempts: the "
+                    "invocation's time for waiting is spent)"
+                ) from None
+            time.sleep(min(draw(0, ceiling), left))
+            ceiling = min(ceiling * 2, max_pause)
+            continue
+        if attempts > 1:
+            logger.info(
+                "lease on %r taken after %.2f s and %d attempts",
+                collection,
+                time.monotonic() - started,
+                attempts,
+            )
+        return lease
 
 
 class Lease:
