@@ -71,7 +71,7 @@ def test_the_blocked_modules_are_every_optional_dependency_of_the_extras() -> No
 @pytest.mark.parametrize(
     ("argv", "shows"),
     [
-        (["--help"], "{snapshot,run-local,scenarios}"),
+        (["--help"], "{snapshot,run-local,scenarios,dynamodb-local,localstack}"),
         (["snapshot", "--help"], "{list,verify,pull,diff}"),
         (["snapshot", "list", "--help"], "--region REGION"),
         (["run-local", "--help"], "default: us-east-1"),
