@@ -19,7 +19,9 @@ from tests.support.resources import unique_name
 
 
 def java_processes_on(port: str) -> list[str]:
-    found = subprocess.run(["pgrep", "-fa", "--", f"-port {port}"], capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["pgrep", "-fa", "--", f"-port {port}"], capture_output=True, text=True, check=False
+    )
     return [line for line in found.stdout.splitlines() if "DynamoDBLocal" in line]
 
 
