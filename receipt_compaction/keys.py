@@ -26,6 +26,7 @@ __all__ = [
     "Segment",
     "SortKeyShape",
     "describe_shape",
+    "explain_mismatch",
     "image_id_from_pk",
     "is_canonical_uuid",
     "match_sort_key",
@@ -162,3 +163,35 @@ def render_sort_key(shape: SortKeyShape, values: dict[str, KeyValue]) -> str:
 def describe_shape(shape: SortKeyShape) -> str:
     """A human-readable template such as ``RECEIPT#nnnnn#LINE#nnnnn``."""
     return SEPARATOR.join(segment.describe() for segment in shape)
+
+
+def explain_mismatch(shape: SortKeyShape, sk: str) -> str | None:
+    """Why ``sk`` is not a key of ``shape`` although its segment names line up with it (a near miss such as
+    ``RECEIPT#00001#COMPACTION_RUN#2026-01-01T00:00:00Z``), or None when they do not line up (another kind of
+    item, or a key of this shape). A last name segment takes the rest of the key, ``#`` included."""
+    tokens = sk.split(SEPARATOR)
+    problems: list[str] = []
+    position = 0
+    for number, segment in enumerate(shape):
+        if position >= len(tokens) or tokens[position] != segment.name:
+            return None
+        if isinstance(segment, LiteralSegment):
+            position += 1
+            continue
+        if position + 1 >= len(tokens):
+            return None
+        last = number == len(shape) - 1 and isinstance(segment, NameSegment)
+        token = SEPARATOR.join(tokens[position + 1 :]) if last else tokens[position + 1]
+        position = len(tokens) if last else position + 2
+        if segment.parse(token) is None:
+            problems.append(f"{segment.field} {token!r} {_expected(segment)}")
+    if position != len(tokens) or not problems:
+        return None
+    return "; ".join(problems)
+
+
+def _expected(segment: IdSegment | NameSegment) -> str:
+    if isinstance(segment, IdSegment):
+        low, high = format_id(segment.minimum), format_id(segment.maximum)
+        return f"is not a {ID_WIDTH}-digit id from {low} to {high}"
+    return f"does not match {segment.pattern.pattern}"

@@ -213,7 +213,7 @@ def _merge_run(context: _Context, run_key: CompactionRun) -> _Merge | None:
     if run.state_for(context.name) == "COMPLETED":
         return None
     with tempfile.TemporaryDirectory(prefix="delta-") as scratch:
-        prefix = run.prefix_for(context.name)
+        prefix = run.delta_key_prefix(context.name, bucket=context.bucket)
         delta_dir = download_delta(context.clients.s3, context.bucket, prefix, Path(scratch) / "delta")
         ids = merge_delta(delta_dir, context.collection, context.name)
     receipts = frozenset(

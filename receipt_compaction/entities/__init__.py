@@ -6,7 +6,12 @@ from receipt_compaction.entities.base import Entity, EntityError, EventName, Ite
 from receipt_compaction.entities.labels import ReceiptWordLabel, ValidationStatus
 from receipt_compaction.entities.metadata import ReceiptMetadata
 from receipt_compaction.entities.receipt import Receipt, ReceiptLine, ReceiptWord
-from receipt_compaction.entities.registry import ENTITY_CLASSES, entity_class_for_key, entity_from_item
+from receipt_compaction.entities.registry import (
+    ENTITY_CLASSES,
+    entity_class_for_key,
+    entity_from_item,
+    unrecognised_key,
+)
 from receipt_compaction.entities.runs import CompactionRun, RunState, delta_prefix
 
 __all__ = [
@@ -26,4 +31,5 @@ __all__ = [
     "delta_prefix",
     "entity_class_for_key",
     "entity_from_item",
+    "unrecognised_key",
 ]

@@ -30,13 +30,10 @@ class ReceiptWordLabel(Entity):
         WORD_SEGMENT,
         NameSegment("LABEL", "label", re.compile(LABEL_PATTERN)),
     )
-    CHROMA_FIELDS: ClassVar[tuple[str, ...]] = (
-        "label",
-        "reasoning",
-        "validation_status",
-        "label_proposed_by",
-        "label_consolidated_from",
-    )
+    CHROMA_FIELDS: ClassVar[tuple[str, ...]] = ("label", "validation_status")
+    """The only fields a word's label metadata is computed from (``label_fields``): ``reasoning`` and the
+    provenance fields never reach Chroma, so they neither make a MODIFY news nor travel in ``changes`` (a
+    60 KB reasoning would otherwise double into every message)."""
     COLLECTIONS: ClassVar[tuple[CollectionName, ...]] = ("words",)
     DIRTY_ON: ClassVar[frozenset[EventName]] = frozenset({"INSERT", "MODIFY", "REMOVE"})
 

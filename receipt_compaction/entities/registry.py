@@ -10,9 +10,15 @@ from receipt_compaction.entities.labels import ReceiptWordLabel
 from receipt_compaction.entities.metadata import ReceiptMetadata
 from receipt_compaction.entities.receipt import Receipt, ReceiptLine, ReceiptWord
 from receipt_compaction.entities.runs import CompactionRun
-from receipt_compaction.keys import SEPARATOR, LiteralSegment, image_id_from_pk, match_sort_key
+from receipt_compaction.keys import (
+    SEPARATOR,
+    LiteralSegment,
+    explain_mismatch,
+    image_id_from_pk,
+    match_sort_key,
+)
 
-__all__ = ["ENTITY_CLASSES", "entity_class_for_key", "entity_from_item"]
+__all__ = ["ENTITY_CLASSES", "entity_class_for_key", "entity_from_item", "unrecognised_key"]
 
 ENTITY_CLASSES: tuple[type[Entity], ...] = (
     Receipt,
@@ -32,6 +38,23 @@ def entity_class_for_key(pk: str, sk: str) -> type[Entity] | None:
     for entity_class in _BY_SHAPE.get((head, sk.count(SEPARATOR) + 1), ()):
         if match_sort_key(entity_class.SORT_KEY, sk) is not None:
             return entity_class
+    return None
+
+
+def unrecognised_key(pk: str, sk: str) -> str | None:
+    """For an image item whose key is no entity's: why, when it has an entity's segments but values that
+    entity refuses (a run id that is a timestamp, a receipt id of six digits); None for any other key.
+
+    Such an item was meant for the pipeline and is lost to it, so it deserves a warning, not silence."""
+    if image_id_from_pk(pk) is None or entity_class_for_key(pk, sk) is not None:
+        return None
+    for entity_class in ENTITY_CLASSES:
+        problem = explain_mismatch(entity_class.SORT_KEY, sk)
+        if problem is not None:
+            return (
+                f"SK {sk!r} has the segments of a {entity_class.ENTITY_TYPE} key "
+                f"({entity_class.key_template()}) but {problem}"
+            )
     return None
 
 

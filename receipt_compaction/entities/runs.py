@@ -12,13 +12,28 @@ from receipt_compaction.entities.base import Entity, EventName, OptionalText
 from receipt_compaction.entities.receipt import RECEIPT_SEGMENT
 from receipt_compaction.keys import KeyValue, NameSegment, SortKeyShape
 
-__all__ = ["DELTA_TARBALL", "RUN_ID_PATTERN", "CompactionRun", "RunState", "delta_prefix"]
+__all__ = [
+    "DELTA_TARBALL",
+    "RUN_ID_PATTERN",
+    "S3_SCHEME",
+    "CompactionRun",
+    "DeltaPrefixError",
+    "RunState",
+    "delta_prefix",
+]
 
 RUN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
 """A run id is part of the sort key and of S3 prefixes: no ``#``, ``/`` or dots."""
 
 DELTA_TARBALL = "delta.tar.gz"
 """A delta stored as one archive sits at ``{prefix}delta.tar.gz``; else its files sit under the prefix."""
+
+S3_SCHEME = "s3://"
+
+
+class DeltaPrefixError(ValueError):
+    """A run's delta prefix that names a place the compactor does not read."""
+
 
 RunState: TypeAlias = Literal["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
 
@@ -65,6 +80,31 @@ class CompactionRun(Entity):
     def prefix_for(self, collection: CollectionName) -> str:
         prefix: str = getattr(self, f"{collection}_delta_prefix")
         return prefix
+
+    def delta_key_prefix(self, collection: CollectionName, *, bucket: str) -> str:
+        """The key prefix of this run's ``collection`` delta in ``bucket``.
+
+        The prefix is usually a key prefix (``words/delta/{run_id}/``). Producers also write it as a URL,
+        ``s3://{bucket}/{key prefix}``: accepted when it names ``bucket`` (the only bucket the compactor
+        reads), refused with a DeltaPrefixError otherwise, instead of being used as a key that never exists.
+        """
+        field = f"{collection}_delta_prefix"
+        prefix = self.prefix_for(collection)
+        if not prefix.startswith(S3_SCHEME):
+            return prefix
+        named, _, key = prefix[len(S3_SCHEME) :].partition("/")
+        if named != bucket:
+            raise DeltaPrefixError(
+                f"CompactionRun {self.run_id} {field} {prefix!r} names bucket {named!r}, but deltas are read "
+                f"from bucket {bucket!r} (CHROMADB_BUCKET): write the delta to that bucket and the prefix as "
+                f"{'s3://' + bucket + '/' + key!r} or as the key prefix {key!r}"
+            )
+        if not key:
+            raise DeltaPrefixError(
+                f"CompactionRun {self.run_id} {field} {prefix!r} names the bucket but no key prefix: "
+                f"write it as s3://{bucket}/{delta_prefix(collection, self.run_id)}"
+            )
+        return key
 
     def state_for(self, collection: CollectionName) -> RunState:
         state: RunState = getattr(self, f"{collection}_state")

@@ -1,15 +1,17 @@
 """Processing a batch of stream records: parse, route, publish, and account for every record.
 
 Failures are data: every record ends as ``sent``, ``skipped`` (it can never produce a message: not an image
-item, an unknown entity, malformed, or no relevant change) or ``failed`` (its messages were not all
-accepted; the event source should retry it). The handler turns the failed ones into ``batchItemFailures``.
+item, an unknown entity, malformed, or no relevant change), ``rejected`` (a message of it can never be
+sent, e.g. larger than SQS accepts: retrying cannot help, so it must go to the on-failure destination at
+once) or ``failed`` (its messages were not all accepted; the event source should retry it). The handler
+turns the failed ones into ``batchItemFailures`` and dead-letters the rejected ones itself.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -22,7 +24,7 @@ __all__ = ["RecordOutcome", "RecordStatus", "StreamBatchResult", "process_stream
 
 logger = logging.getLogger(__name__)
 
-RecordStatus = Literal["sent", "skipped", "failed"]
+RecordStatus = Literal["sent", "skipped", "rejected", "failed"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class RecordOutcome:
     reason: str
     messages: int = 0
     malformed: bool = False
+    unrecognised: bool = False
+    """An image item whose key has an entity's segments but values the entity refuses (logged at WARNING)."""
+    keys: dict[str, object] | None = None
+    """The record's ``Keys`` (DynamoDB JSON), kept for a rejected record's dead letter."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class StreamBatchResult:
     @property
     def messages_sent(self) -> int:
         return sum(outcome.messages for outcome in self.outcomes if outcome.status == "sent")
+
+    def rejected(self) -> list[RecordOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == "rejected"]
 
     def batch_item_failures(self) -> list[dict[str, str]]:
         return [
@@ -64,6 +73,8 @@ class StreamBatchResult:
             "records": len(self.outcomes),
             "sent": self.count("sent"),
             "skipped": self.count("skipped"),
+            "unrecognised": sum(1 for outcome in self.outcomes if outcome.unrecognised),
+            "rejected": self.count("rejected"),
             "failed": self.count("failed"),
             "messages": self.messages_sent,
         }
@@ -87,11 +98,20 @@ def process_stream_records(
     messages = [message for plan in plans for message in plan.messages]
     owners = [plan.outcome.index for plan in plans for _ in plan.messages]
     report = publisher.publish(messages) if messages else None
-    failed_records = {owners[index] for index in report.failed_indexes()} if report else set()
-    outcomes = tuple(_settle(plan, failed=plan.outcome.index in failed_records) for plan in plans)
+    failed: dict[int, str] = {}
+    rejected: dict[int, str] = {}
+    if report is not None:
+        permanent = report.permanent_failures()
+        for failure in report.failures:
+            owner = owners[failure.index]
+            if failure.index in permanent:
+                rejected.setdefault(owner, f"{failure.code}: {failure.reason}")
+            else:
+                failed.setdefault(owner, f"publish failed: {failure.code}: {failure.reason}")
+    outcomes = tuple(_settle(plan, failed=failed, rejected=rejected) for plan in plans)
     errors = tuple(str(error) for error in report.errors()) if report else ()
     for error in errors:
-        logger.error("publish failed, the records are reported for retry: %s", error)
+        logger.error("publish failed: %s", error)
     return StreamBatchResult(outcomes, errors)
 
 
@@ -104,22 +124,40 @@ def _plan(index: int, raw: object, timestamp: str) -> _Plan:
         return _Plan(RecordOutcome(index, event_id, None, "skipped", str(error), malformed=True))
     sequence_number = parsed.record.sequence_number
     if isinstance(parsed, IgnoredRecord):
-        logger.debug("ignoring stream record %s: %s", event_id, parsed.reason)
-        return _Plan(RecordOutcome(index, event_id, sequence_number, "skipped", parsed.reason))
+        if parsed.unrecognised:  # meant for the pipeline and lost to it: say so, with the key
+            logger.warning("skipping stream record %s with an unrecognised key: %s", event_id, parsed.reason)
+        else:
+            logger.debug("ignoring stream record %s: %s", event_id, parsed.reason)
+        return _Plan(
+            RecordOutcome(
+                index, event_id, sequence_number, "skipped", parsed.reason, unrecognised=parsed.unrecognised
+            )
+        )
     messages = build_messages(parsed, timestamp=timestamp)
     if not messages:
         reason = f"{parsed.record.event_name} of {parsed.entity_class.ENTITY_TYPE} changes no embedding"
         logger.debug("stream record %s: %s", event_id, reason)
         return _Plan(RecordOutcome(index, event_id, sequence_number, "skipped", reason))
     collections = ", ".join(message.collection for message in messages)
-    outcome = RecordOutcome(index, event_id, sequence_number, "sent", f"sent to {collections}", len(messages))
+    outcome = RecordOutcome(
+        index,
+        event_id,
+        sequence_number,
+        "sent",
+        f"sent to {collections}",
+        len(messages),
+        keys=dict(parsed.record.change.keys),
+    )
     return _Plan(outcome, messages)
 
 
-def _settle(plan: _Plan, *, failed: bool) -> RecordOutcome:
-    if not failed:
-        return plan.outcome
+def _settle(plan: _Plan, *, failed: Mapping[int, str], rejected: Mapping[int, str]) -> RecordOutcome:
+    """A record with a message that can never be sent is rejected, whatever else failed: retrying it
+    cannot help. Otherwise any failed message fails the record (the event source retries it)."""
     outcome = plan.outcome
-    return RecordOutcome(
-        outcome.index, outcome.event_id, outcome.sequence_number, "failed", "publish failed", outcome.messages
-    )
+    index = outcome.index
+    if index in rejected:
+        return replace(outcome, status="rejected", reason=rejected[index])
+    if index in failed:
+        return replace(outcome, status="failed", reason=failed[index])
+    return outcome

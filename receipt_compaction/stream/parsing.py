@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from receipt_compaction.entities import Entity, EntityError, EventName, entity_class_for_key
+from receipt_compaction.entities import Entity, EntityError, EventName, entity_class_for_key, unrecognised_key
 from receipt_compaction.entities.base import describe_validation_error
 from receipt_compaction.keys import image_id_from_pk
 
@@ -82,6 +82,8 @@ class IgnoredRecord:
 
     record: StreamRecord
     reason: str
+    unrecognised: bool = False
+    """The key has an entity's segments but values it refuses: meant for the pipeline, and lost to it."""
 
 
 def parse_record(raw: object) -> ParsedRecord | IgnoredRecord:
@@ -92,6 +94,9 @@ def parse_record(raw: object) -> ParsedRecord | IgnoredRecord:
         return IgnoredRecord(record, f"PK {pk!r} is not an IMAGE#<uuid> item")
     entity_class = entity_class_for_key(pk, sk)
     if entity_class is None:
+        near_miss = unrecognised_key(pk, sk)
+        if near_miss is not None:
+            return IgnoredRecord(record, f"PK {pk!r}: {near_miss}", unrecognised=True)
         return IgnoredRecord(record, f"SK {sk!r} is no known entity's key")
     images = {"OldImage": record.change.old_image, "NewImage": record.change.new_image}
     missing = [name for name in _IMAGES_NEEDED[record.event_name] if images[name] is None]

@@ -1,8 +1,17 @@
 """Publishing stream messages to the per-collection SQS queues with ``SendMessageBatch``.
 
-Entries are sent ten to a call. Entries SQS reports as failed through no fault of the sender are retried
-with bounded exponential backoff; what still fails is returned as data (which message, which queue, why),
-so the caller can fail exactly the stream records those messages came from.
+Entries are cut into calls by count and by bytes, within SQS's documented limits: at most ten entries, a
+message at most 256 KiB (262,144 bytes) and a whole batch at most 256 KiB, where a message's size is its body
+plus every message attribute's name, type and value (UTF-8). AWS raised the per-message limit to 1 MiB in
+2025, but a queue's ``MaximumMessageSize`` may still say 262,144 and emulators differ, so the publisher keeps
+to the limit every queue accepts; both limits are options.
+
+A message larger than one message may be can never be sent: it is not sent at all and comes back as a
+*permanent* failure of its record (never retried). Entries SQS reports as failed through no fault of the
+sender are retried with bounded exponential backoff; a call SQS refuses as too long (its own accounting
+stricter than ours) is split in halves. What still fails is returned as data (which message, which queue,
+why, and whether retrying can ever help), so the caller can fail exactly the stream records those messages
+came from.
 """
 
 from __future__ import annotations
@@ -23,15 +32,24 @@ if TYPE_CHECKING:
     from receipt_compaction.contract import QueueMessage
 
 __all__ = [
+    "MAX_BATCH_BYTES",
     "MAX_BATCH_ENTRIES",
+    "MAX_MESSAGE_BYTES",
     "MessagePublisher",
     "PublishError",
     "PublishFailure",
     "QueuePublisher",
     "SendReport",
+    "entry_size",
 ]
 
 MAX_BATCH_ENTRIES = 10
+MAX_MESSAGE_BYTES = 262_144
+"""256 KiB: the largest message (body and message attributes) every SQS queue accepts."""
+MAX_BATCH_BYTES = 262_144
+"""256 KiB: the largest sum of the message sizes of one ``SendMessageBatch`` call."""
+MESSAGE_TOO_LONG = "MessageTooLong"
+_BATCH_TOO_LONG = frozenset({"AWS.SimpleQueueService.BatchRequestTooLong", "BatchRequestTooLong"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,8 @@ class PublishFailure:
     collection: CollectionName
     code: str
     reason: str
+    permanent: bool = False
+    """True when no retry can ever succeed (the message is larger than SQS accepts)."""
 
 
 class PublishError(RuntimeError):
@@ -68,6 +88,10 @@ class SendReport:
 
     def failed_indexes(self) -> frozenset[int]:
         return frozenset(failure.index for failure in self.failures)
+
+    def permanent_failures(self) -> dict[int, PublishFailure]:
+        """The failures no retry can heal, by message index."""
+        return {failure.index: failure for failure in self.failures if failure.permanent}
 
     def errors(self) -> list[PublishError]:
         """One error per queue that had failures."""
@@ -99,6 +123,8 @@ class QueuePublisher:
         initial_backoff: float = 0.1,
         max_backoff: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
     ) -> None:
         missing = [collection for collection in COLLECTIONS if not queue_urls.get(collection)]
         if missing:
@@ -112,35 +138,78 @@ class QueuePublisher:
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._sleep = sleep
+        if not 0 < max_message_bytes <= max_batch_bytes:
+            raise ValueError(
+                f"max_message_bytes ({max_message_bytes}) must be positive and at most max_batch_bytes "
+                f"({max_batch_bytes}): one message must fit a batch"
+            )
+        self._max_message_bytes = max_message_bytes
+        self._max_batch_bytes = max_batch_bytes
 
     def publish(self, messages: Sequence[QueueMessage]) -> SendReport:
         failures: list[PublishFailure] = []
         for collection in COLLECTIONS:
-            indexed = [(index, m) for index, m in enumerate(messages) if m.collection == collection]
-            for start in range(0, len(indexed), MAX_BATCH_ENTRIES):
-                failures += self._send_chunk(collection, indexed[start : start + MAX_BATCH_ENTRIES])
+            fifo = self._queue_urls[collection].endswith(".fifo")
+            entries = [
+                _entry(index, message, fifo=fifo)
+                for index, message in enumerate(messages)
+                if message.collection == collection
+            ]
+            sendable = []
+            for entry in entries:
+                size = entry_size(entry)
+                if size > self._max_message_bytes:
+                    failures.append(self._too_long(entry, collection, size))
+                else:
+                    sendable.append((entry, size))
+            for chunk in self._chunks(sendable):
+                failures += self._send_chunk(collection, chunk)
         return SendReport(len(messages) - len(failures), tuple(failures), dict(self._queue_urls))
 
-    def _send_chunk(
-        self, collection: CollectionName, chunk: list[tuple[int, QueueMessage]]
-    ) -> list[PublishFailure]:
+    def _too_long(self, entry: dict[str, Any], collection: CollectionName, size: int) -> PublishFailure:
+        reason = (
+            f"the message is {size} bytes (body and attributes); SQS accepts at most "
+            f"{self._max_message_bytes}: it can never be sent"
+        )
+        return PublishFailure(int(entry["Id"]), collection, MESSAGE_TOO_LONG, reason, permanent=True)
+
+    def _chunks(self, sized: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any]]]:
+        """Consecutive entries, at most ``MAX_BATCH_ENTRIES`` and ``max_batch_bytes`` to a chunk."""
+        chunks: list[list[dict[str, Any]]] = []
+        current: list[dict[str, Any]] = []
+        current_bytes = 0
+        for entry, size in sized:
+            if current and (
+                len(current) == MAX_BATCH_ENTRIES or current_bytes + size > self._max_batch_bytes
+            ):
+                chunks.append(current)
+                current, current_bytes = [], 0
+            current.append(entry)
+            current_bytes += size
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _send_chunk(self, collection: CollectionName, chunk: list[dict[str, Any]]) -> list[PublishFailure]:
         queue_url = self._queue_urls[collection]
-        fifo = queue_url.endswith(".fifo")
-        pending = dict(chunk)
+        pending = {int(entry["Id"]): entry for entry in chunk}
         final: list[PublishFailure] = []
         for attempt in range(1, self._max_attempts + 1):
-            entries = [_entry(index, message, fifo=fifo) for index, message in pending.items()]
             try:
-                response = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+                response = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=list(pending.values()))  # type: ignore[arg-type]
             except (ClientError, BotoCoreError) as error:
                 # botocore has already retried throttling and 5xx; what is left will not heal here.
                 code, reason = _error_code(error)
+                if code in _BATCH_TOO_LONG:
+                    return final + self._split(collection, list(pending.values()), code, reason)
                 return final + [PublishFailure(index, collection, code, reason) for index in pending]
-            retry: dict[int, QueueMessage] = {}
-            for entry in response.get("Failed", []):
-                index = int(entry["Id"])
-                failure = PublishFailure(index, collection, entry.get("Code", "?"), entry.get("Message", ""))
-                if entry.get("SenderFault") or attempt == self._max_attempts:
+            retry: dict[int, dict[str, Any]] = {}
+            for failed in response.get("Failed", []):
+                index = int(failed["Id"])
+                failure = PublishFailure(
+                    index, collection, failed.get("Code", "?"), failed.get("Message", "")
+                )
+                if failed.get("SenderFault") or attempt == self._max_attempts:
                     final.append(failure)
                 else:
                     retry[index] = pending[index]
@@ -149,6 +218,27 @@ class QueuePublisher:
             pending = retry
             self._sleep(min(self._max_backoff, self._initial_backoff * 2 ** (attempt - 1)))
         return final
+
+    def _split(
+        self, collection: CollectionName, entries: list[dict[str, Any]], code: str, reason: str
+    ) -> list[PublishFailure]:
+        """SQS counts a call longer than we do: send each half on its own; one entry alone too long can
+        never be sent (the queue's ``MaximumMessageSize`` is below ours)."""
+        if len(entries) == 1:
+            index = int(entries[0]["Id"])
+            return [PublishFailure(index, collection, code, f"{reason} (alone)", permanent=True)]
+        middle = len(entries) // 2
+        return self._send_chunk(collection, entries[:middle]) + self._send_chunk(collection, entries[middle:])
+
+
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """A ``SendMessageBatch`` entry's size as SQS counts it: the body's UTF-8 bytes plus every message
+    attribute's name, data type and value."""
+    size = len(str(entry["MessageBody"]).encode())
+    for name, attribute in entry.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(str(attribute["DataType"]).encode())
+        size += len(str(attribute.get("StringValue", "")).encode()) + len(attribute.get("BinaryValue", b""))
+    return size
 
 
 def _entry(index: int, message: QueueMessage, *, fifo: bool) -> Any:

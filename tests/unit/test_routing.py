@@ -79,8 +79,9 @@ def test_each_event_of_each_entity_routes_to_its_collections(
         (
             LABEL,
             LABEL.model_copy(update={"validation_status": "INVALID", "reasoning": None}),
-            {"validation_status": ("PENDING", "INVALID"), "reasoning": ("looks like a sum", None)},
+            {"validation_status": ("PENDING", "INVALID")},  # reasoning never reaches Chroma
         ),
+        (LABEL, LABEL.model_copy(update={"reasoning": "r" * 60_000, "label_proposed_by": "x"}), {}),
     ],
 )
 def test_change_detection_lists_exactly_the_changed_relevant_fields(
