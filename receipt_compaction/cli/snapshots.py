@@ -1,4 +1,4 @@
-"""``receipt-compaction snapshot ...``: list, verify, pull and diff the versions of a collection.
+"""``receipt-compaction snapshot ...``: list, verify, pull, diff and roll back the versions of a collection.
 
 The snapshot package imports chromadb, so it is imported when a command runs (``open_store``), never when
 the parser is built: ``--help`` works with the base install, and a command without the ``compaction`` extra
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,7 +54,15 @@ def add_snapshot_commands(subparsers: Any) -> None:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.set_defaults(run=run_diff)
-    for command in (listing, verify, pull, diff):
+    rollback = commands.add_parser(
+        "rollback",
+        help="move the pointer back to the newest older version that verifies (or --to VERSION), "
+        "conditionally on the pointer not having moved meanwhile",
+    )
+    rollback.add_argument("collection")
+    rollback.add_argument("--to", help="the version to move the pointer to (it must verify)")
+    rollback.set_defaults(run=run_rollback)
+    for command in (listing, verify, pull, diff, rollback):
         command.add_argument("--bucket", help="the snapshot bucket (default: $CHROMADB_BUCKET)")
         command.add_argument(
             "--region",
@@ -185,6 +194,24 @@ def run_diff(arguments: argparse.Namespace, store: SnapshotStore, output: Output
     lines = [f"{old.version_id} -> {new.version_id}: count {old.count} -> {new.count}"]
     lines += [f"  {kind} {path}" for kind in ("added", "removed", "changed") for path in result[kind]]  # type: ignore[attr-defined]
     output.result(result, text="\n".join(lines))
+    return 0
+
+
+@_snapshot_errors
+def run_rollback(arguments: argparse.Namespace, store: SnapshotStore, output: Output) -> int:
+    def rejected(version: str, reason: str) -> None:
+        print(f"{store.collection} {version} does not verify: {reason}", file=sys.stderr)
+
+    done = store.rollback(to=arguments.to, on_rejected=rejected)
+    output.result(
+        {
+            "previous": done.previous,
+            "pointer": done.pointer.version_id,
+            "rejected": [version for version, _ in done.rejected],
+        },
+        text=f"{store.collection} pointer moved from {done.previous} to {done.pointer.version_id} "
+        f"(verified: sha256 ok, opens)",
+    )
     return 0
 
 

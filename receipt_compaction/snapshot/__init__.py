@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from receipt_compaction.snapshot.efs import EFSSnapshotManager
+from receipt_compaction.snapshot.efs import CacheCorruption, EFSSnapshotManager
 from receipt_compaction.snapshot.layout import manifest_key, new_version_id, pointer_key
 from receipt_compaction.snapshot.manifest import Manifest, ManifestFile
 from receipt_compaction.snapshot.store import (
     Pointer,
     PublishedVersion,
     RetentionReport,
+    Rollback,
     SnapshotConflict,
     SnapshotError,
     SnapshotIntegrityError,
@@ -18,12 +19,14 @@ from receipt_compaction.snapshot.store import (
 from receipt_compaction.snapshot.verify import VerifyReport, verify_snapshot
 
 __all__ = [
+    "CacheCorruption",
     "EFSSnapshotManager",
     "Manifest",
     "ManifestFile",
     "Pointer",
     "PublishedVersion",
     "RetentionReport",
+    "Rollback",
     "SnapshotConflict",
     "SnapshotError",
     "SnapshotIntegrityError",

@@ -29,6 +29,9 @@ class ManifestFile(BaseModel):
     path: Annotated[str, AfterValidator(_relative_path)]
     size: Annotated[int, Field(ge=0)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    stored_checksum: str | None = None
+    """S3's own SHA256 checksum of the stored (compressed) body, as S3 reported it when the body was
+    uploaded (``ChecksumSHA256``); a later writer reuses the body only while S3 still reports it."""
 
 
 class Manifest(BaseModel):

@@ -9,6 +9,8 @@ each sha256 checked before the file is used.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import chromadb
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, FlexibleChecksumError
 from pydantic import ValidationError
 
 from receipt_compaction.chroma_store import open_chroma, open_collection
@@ -37,6 +39,7 @@ from receipt_compaction.snapshot.layout import (
     versions_prefix,
 )
 from receipt_compaction.snapshot.manifest import Manifest, ManifestFile, file_sha256, scan_directory
+from receipt_compaction.snapshot.verify import verify_snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,6 +50,7 @@ __all__ = [
     "Pointer",
     "PublishedVersion",
     "RetentionReport",
+    "Rollback",
     "SnapshotConflict",
     "SnapshotError",
     "SnapshotIntegrityError",
@@ -89,6 +93,26 @@ class PublishedVersion:
     uploaded_bytes: int
     """Bytes of file bodies sent (compressed), manifest and pointer not included."""
     put_requests: int
+    repaired_files: tuple[str, ...] = ()
+    """Files whose body the parent version used but S3 no longer held intact: uploaded again."""
+
+
+@dataclass(frozen=True)
+class _StoredBody:
+    checksum: str
+    """S3's SHA256 checksum of the stored body (base64, as S3 reports it)."""
+    uploaded: int | None
+    """Bytes sent by this publish; None when S3 already held the body intact."""
+    repaired: bool
+
+
+@dataclass(frozen=True)
+class Rollback:
+    previous: str
+    """The version the pointer named before."""
+    pointer: Pointer
+    rejected: tuple[tuple[str, str], ...]
+    """Newer versions that did not verify, with the reason."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +186,12 @@ class SnapshotStore:
         ``expected`` is the pointer read before the work started (None: there was none); ``guard`` runs just
         before the pointer moves and raises if the writer may no longer publish (its lease is gone).
         """
-        files = scan_directory(directory)
+        scanned = scan_directory(directory)
+        parent = self.read_manifest(expected.version_id) if expected else None
+        stored = self._store_bodies(directory, scanned, parent=parent)
+        files = tuple(
+            entry.model_copy(update={"stored_checksum": stored[entry.sha256].checksum}) for entry in scanned
+        )
         manifest = Manifest(
             version_id=new_version_id(after=expected.version_id if expected else None),
             collection=self.collection,
@@ -173,10 +202,9 @@ class SnapshotStore:
             fencing_token=fencing_token,
             files=files,
         )
-        known = (
-            {entry.sha256 for entry in self.read_manifest(expected.version_id).files} if expected else set()
-        )
-        uploaded, stored_bytes = self._upload_missing_bodies(directory, files, known=known)
+        uploaded = [entry for entry in files if stored[entry.sha256].uploaded is not None]
+        uploaded = list({entry.sha256: entry for entry in uploaded}.values())
+        stored_bytes = sum(body.uploaded or 0 for body in stored.values())
         crash_point("after_bodies")
         self._put(
             manifest_key(self.collection, manifest.version_id),
@@ -200,6 +228,7 @@ class SnapshotStore:
             uploaded_files=tuple(entry.path for entry in uploaded),
             uploaded_bytes=stored_bytes,
             put_requests=len(uploaded) + 2,
+            repaired_files=tuple(entry.path for entry in uploaded if stored[entry.sha256].repaired),
         )
 
     def _forget(self, version_id: str) -> None:
@@ -209,44 +238,77 @@ class SnapshotStore:
         except ClientError as error:
             logger.warning("could not delete the losing manifest %s: %s", version_id, error)
 
-    def _upload_missing_bodies(
-        self, directory: Path, files: tuple[ManifestFile, ...], *, known: set[str]
-    ) -> tuple[list[ManifestFile], int]:
-        """Upload the bodies S3 lacks; ``known`` ones (the parent version's) are there without asking."""
-        unique = [entry for entry in {e.sha256: e for e in files}.values() if entry.sha256 not in known]
+    def _store_bodies(
+        self, directory: Path, files: tuple[ManifestFile, ...], *, parent: Manifest | None
+    ) -> dict[str, _StoredBody]:
+        """Make sure S3 holds every body of ``files``, intact; sha256 -> what S3 holds for it."""
+        reported = {entry.sha256: entry.stored_checksum for entry in parent.files} if parent else {}
+        unique = list({entry.sha256: entry for entry in files}.values())
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            stored = list(pool.map(lambda entry: self._upload_body(directory, entry), unique))
-        uploaded = [entry for entry, size in zip(unique, stored, strict=True) if size is not None]
-        return uploaded, sum(size for size in stored if size is not None)
+            stored = list(
+                pool.map(lambda entry: self._store_body(directory, entry, reported.get(entry.sha256)), unique)
+            )
+        return {entry.sha256: body for entry, body in zip(unique, stored, strict=True)}
 
-    def _upload_body(self, directory: Path, entry: ManifestFile) -> int | None:
-        """Upload one body and return its stored size; None when S3 already had it.
+    def _store_body(self, directory: Path, entry: ManifestFile, parent_checksum: str | None) -> _StoredBody:
+        """Upload one body unless S3 provably holds it already.
 
-        Only a large body is looked for first: a small one costs less to PUT again (same content, same key)
-        than to ask about (benchmarks P1).
+        A body the parent version uses is reused only when S3 still reports the checksum the parent's
+        manifest recorded for it (one HEAD); otherwise it is damaged or gone, and the local file, whose
+        sha256 was just computed from the bytes being published, is uploaded again (a repair). A body new to
+        this version is looked for first only when large: a small one costs less to PUT again (same content,
+        same key) than to ask about (benchmarks P1).
         """
-        if entry.size >= HEAD_FIRST_BYTES and self._exists(body_key(self.collection, entry.sha256)):
-            return None
+        key = body_key(self.collection, entry.sha256)
+        repaired = False
+        if parent_checksum is not None:
+            found = self._stored_checksum(key)
+            if found == parent_checksum:
+                return _StoredBody(found, None, repaired=False)
+            logger.warning(
+                "%s body of %r at s3://%s/%s is damaged or gone (S3 reports checksum %s, the parent version "
+                "recorded %s): uploading it again from the verified local copy",
+                self.collection,
+                entry.path,
+                self.bucket,
+                key,
+                found,
+                parent_checksum,
+            )
+            repaired = True
         with tempfile.TemporaryDirectory(prefix="body-") as scratch:
             packed = Path(scratch) / "body.gz"
-            stored = compress_file(directory / entry.path, packed)
-            key = body_key(self.collection, entry.sha256)
-            if stored < TRANSFER.multipart_threshold:
+            size = compress_file(directory / entry.path, packed)
+            checksum = _base64_sha256(packed)
+            if not repaired and entry.size >= HEAD_FIRST_BYTES and self._stored_checksum(key) == checksum:
+                return _StoredBody(checksum, None, repaired=False)
+            if size < TRANSFER.multipart_threshold:
                 # One PUT: s3transfer would start a thread pool of its own for each file (benchmarks P1).
+                # S3 checks the body against our checksum and keeps it: later readers ask it to check again.
                 with packed.open("rb") as body:
-                    self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-            else:
-                self.s3.upload_file(str(packed), self.bucket, key, Config=TRANSFER)
-        return stored
+                    self.s3.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=checksum,
+                    )
+            else:  # a multipart upload: S3 keeps a checksum of the parts' checksums, which HEAD reports
+                self.s3.upload_file(
+                    str(packed), self.bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"}, Config=TRANSFER
+                )
+                checksum = self._stored_checksum(key) or checksum
+        return _StoredBody(checksum, size, repaired=repaired)
 
-    def _exists(self, key: str) -> bool:
+    def _stored_checksum(self, key: str) -> str | None:
+        """The SHA256 checksum S3 keeps for ``key``; None when the object is missing or has none."""
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
+            head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as error:
             if _code(error) in {"404", "NoSuchKey", "NotFound"}:
-                return False
+                return None
             raise
-        return True
+        return head.get("ChecksumSHA256")
 
     def _put(self, key: str, body: str, **condition: Any) -> str:
         try:
@@ -301,17 +363,31 @@ class SnapshotStore:
         local = reuse(entry.sha256) if reuse else None
         if local is not None:
             shutil.copyfile(local, partial)
-            digest = file_sha256(partial)
-        else:
-            key = body_key(self.collection, entry.sha256)
-            try:
-                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-                digest = write_decoded(body.iter_chunks(CHUNK), partial)
-            except (ValueError, zlib.error) as error:
-                partial.unlink(missing_ok=True)
-                raise SnapshotIntegrityError(
-                    f"{self.collection} file {entry.path!r}: s3://{self.bucket}/{key} is damaged ({error})"
-                ) from None
+            if file_sha256(partial) == entry.sha256:
+                partial.rename(target)
+                return
+            logger.warning(
+                "%s file %r: the local copy %s does not match its sha256; downloading it instead",
+                self.collection,
+                entry.path,
+                local,
+            )
+        key = body_key(self.collection, entry.sha256)
+        try:
+            # ChecksumMode: botocore checks the body against the checksum S3 kept since the upload.
+            body = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")["Body"]
+            digest = write_decoded(body.iter_chunks(CHUNK), partial)
+        except (ValueError, zlib.error, FlexibleChecksumError) as error:
+            partial.unlink(missing_ok=True)
+            raise SnapshotIntegrityError(
+                f"{self.collection} file {entry.path!r}: s3://{self.bucket}/{key} is damaged ({error})"
+            ) from None
+        except ClientError as error:
+            partial.unlink(missing_ok=True)
+            raise SnapshotIntegrityError(
+                f"{self.collection} file {entry.path!r}: s3://{self.bucket}/{key} cannot be read "
+                f"({_code(error)})"
+            ) from None
         if digest != entry.sha256:
             partial.unlink()
             raise SnapshotIntegrityError(
@@ -319,6 +395,55 @@ class SnapshotStore:
                 f"the manifest's {entry.sha256}"
             )
         partial.rename(target)
+
+    # -- verifying and rolling back -----------------------------------------------------------------------
+
+    def verify_version(self, version_id: str) -> Manifest:
+        """Download the version into a scratch directory, every sha256 checked, and open it in a child
+        process (``verify_snapshot``); raise SnapshotIntegrityError or SnapshotVerificationError naming the
+        problem."""
+        with tempfile.TemporaryDirectory(prefix="verify-") as scratch:
+            manifest = self.restore(version_id, Path(scratch) / "chroma")
+            verify_snapshot(Path(scratch) / "chroma", self.collection, expected_count=manifest.count)
+        return manifest
+
+    def rollback(
+        self, *, to: str | None = None, on_rejected: Callable[[str, str], None] | None = None
+    ) -> Rollback:
+        """Move the pointer back to ``to``, or to the newest version older than the pointer's that
+        verifies (``verify_version``); conditionally (``If-Match`` on the pointer's ETag read first), like
+        every pointer write: a compactor that published meanwhile wins, and this raises SnapshotConflict.
+
+        ``on_rejected(version_id, reason)`` hears about each version that did not verify."""
+        pointer = self.read_pointer()
+        if pointer is None:
+            raise SnapshotError(f"no {self.collection!r} snapshot is published in s3://{self.bucket}")
+        versions = self.versions()
+        if to is not None:
+            if to not in versions:
+                raise SnapshotError(f"{self.collection} has no version {to} in s3://{self.bucket}")
+            candidates = [to]
+        else:
+            candidates = [version for version in reversed(versions) if version < pointer.version_id]
+        rejected: list[tuple[str, str]] = []
+        for version in candidates:
+            try:
+                self.verify_version(version)
+            except (SnapshotError, RuntimeError) as error:  # SnapshotVerificationError is a RuntimeError
+                rejected.append((version, str(error)))
+                if on_rejected is not None:
+                    on_rejected(version, str(error))
+                continue
+            etag = self._put(pointer_key(self.collection), version, IfMatch=pointer.etag)
+            logger.warning(
+                "%s pointer rolled back from %s to %s", self.collection, pointer.version_id, version
+            )
+            return Rollback(pointer.version_id, Pointer(version, etag), tuple(rejected))
+        tried = ", ".join(f"{version} ({reason})" for version, reason in rejected) or "none older"
+        raise SnapshotIntegrityError(
+            f"no {self.collection} version to roll back to: the pointer stays at {pointer.version_id}; "
+            f"tried {tried}"
+        )
 
     # -- retention ----------------------------------------------------------------------------------------
 
@@ -374,6 +499,14 @@ def empty_snapshot_dir(collection: str, parent: Path) -> Path:
     with open_chroma(directory) as client:
         open_collection(client, collection)
     return directory
+
+
+def _base64_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
 
 
 def _code(error: ClientError) -> str:

@@ -94,13 +94,13 @@ def assert_cycle_heals(compactor: Compactor, caplog: pytest.LogCaptureFixture, w
         report = compactor.cycle(compactor.world.change("INSERT", new=label(word_id)))
     assert report.failures == {}
     assert report.version_id is not None
-    warnings = [record.getMessage() for record in caplog.records if record.name.endswith("efs")]
-    assert any(str(compactor.settings.efs_root / "words") in message for message in warnings), warnings
-    assert any("evicted, it is fetched again from S3" in message for message in warnings), warnings
     published = compactor.published()
     assert len(published) == 1200
     assert {meta.get("merchant_name") for _, meta in published.values()} == {"Shop"}
     assert published[word_embedding_id(IMAGE, 1, 1, word_id)][1]["valid_labels"] == ["TOTAL"]
+    warnings = [record.getMessage() for record in caplog.records if record.name.endswith("efs")]
+    assert any(str(compactor.settings.efs_root / "words") in message for message in warnings), warnings
+    assert any("evicted, it is fetched again from S3" in message for message in warnings), warnings
 
 
 def test_random_bytes_in_the_cached_sqlite_are_named_evicted_and_refetched(
