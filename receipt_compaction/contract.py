@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from receipt_compaction.chroma_ids import CollectionName
 from receipt_compaction.entities.base import EventName
-from receipt_compaction.keys import KeyValue
 
 __all__ = ["ChangeValue", "FieldChange", "QueueMessage", "StreamMessage"]
 
 ChangeValue = str | int | None
+StrictKeyValue = StrictInt | StrictStr
+"""A key field in ``entity_data``: a JSON integer or string exactly, never ``true`` read as 1 or ``1.0``."""
 
 
 class FieldChange(BaseModel):
@@ -34,7 +35,7 @@ class StreamMessage(BaseModel):
 
     source: Literal["dynamodb_stream"] = "dynamodb_stream"
     entity_type: str
-    entity_data: dict[str, KeyValue]
+    entity_data: dict[str, StrictKeyValue]
     changes: dict[str, FieldChange]
     event_name: EventName
     timestamp: str
