@@ -116,6 +116,28 @@ def process_stream_records(
 
 
 def _plan(index: int, raw: object, timestamp: str) -> _Plan:
+    try:
+        return _plan_record(index, raw, timestamp)
+    except Exception as error:  # a per-record boundary: a record nothing can read is rejected, alone
+        event_id = event_id_of(raw)
+        logger.warning("reading stream record %s raised %s", event_id, type(error).__name__, exc_info=True)
+        reason = f"reading the record raised {type(error).__name__}: {str(error)[:200]}"
+        change = raw.get("dynamodb") if isinstance(raw, Mapping) else None
+        keys = change.get("Keys") if isinstance(change, Mapping) else None
+        sequence = change.get("SequenceNumber") if isinstance(change, Mapping) else None
+        outcome = RecordOutcome(
+            index,
+            event_id,
+            sequence if isinstance(sequence, str) else None,
+            "rejected",
+            reason,
+            malformed=True,
+            keys=dict(keys) if isinstance(keys, Mapping) else None,
+        )
+        return _Plan(outcome)
+
+
+def _plan_record(index: int, raw: object, timestamp: str) -> _Plan:
     event_id = event_id_of(raw)
     try:
         parsed = parse_record(raw)
