@@ -146,6 +146,12 @@ class EFSSnapshotManager:
 
     def check_cached(self, version_id: str) -> None:
         """Raise CacheCorruption unless the cached version matches its manifest (``HASH_RULE``)."""
+        try:
+            self._check_cached(version_id)
+        except FileNotFoundError as error:  # removed under us (another process evicted it, say)
+            raise CacheCorruption(f"the cached version {version_id} lost {error.filename}") from None
+
+    def _check_cached(self, version_id: str) -> None:
         manifest = self.cached_manifest(version_id)
         data = self.data_dir(version_id)
         expected = {entry.path: entry for entry in manifest.files}
@@ -196,6 +202,8 @@ class EFSSnapshotManager:
         cached = self.cached_versions()
         doomed = [version for version in cached[: max(0, len(cached) - keep)] if version != current]
         for version in doomed:
+            with _verified_lock:
+                _verified.pop(self.data_dir(version), None)
             shutil.rmtree(self.version_dir(version), ignore_errors=True)
         return doomed
 
