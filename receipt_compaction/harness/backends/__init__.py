@@ -18,7 +18,7 @@ from receipt_compaction.harness.backends.base import (
 )
 from receipt_compaction.harness.backends.dynamodb_local import DynamoDBLocalExecutor
 from receipt_compaction.harness.backends.external import ExternalEndpointExecutor
-from receipt_compaction.harness.backends.localstack import LocalStackContainerExecutor
+from receipt_compaction.harness.backends.localstack import LocalStackContainerExecutor, LocalStackExecutor
 from receipt_compaction.harness.backends.moto import MotoServerExecutor
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "Executor",
     "ExternalEndpointExecutor",
     "LocalStackContainerExecutor",
+    "LocalStackExecutor",
     "MotoServerExecutor",
     "executor_for",
     "make_executor",
@@ -50,7 +51,7 @@ def make_executor(*, backend: str, endpoint: str | None, region: str, start_time
     if backend == "dynamodb-local":
         return DynamoDBLocalExecutor(region=region, start_timeout=start_timeout)
     if backend == "localstack":
-        return LocalStackContainerExecutor(region=region, start_timeout=max(start_timeout, 60.0))
+        return LocalStackExecutor(region=region, start_timeout=max(start_timeout, 60.0))
     if backend == "aws":
         return AwsExecutor(region=region)
     raise BackendUnavailable(f"unknown backend {backend!r}: use moto, dynamodb-local, localstack or aws")
@@ -58,9 +59,15 @@ def make_executor(*, backend: str, endpoint: str | None, region: str, start_time
 
 def executor_for(settings: HarnessSettings) -> Executor:
     """The executor the harness settings ask for, with a separate DynamoDB endpoint when one is given."""
-    if settings.endpoint is None and settings.backend == "dynamodb-local":
+    if settings.endpoint is None and settings.backend == "localstack":
+        executor: Executor = LocalStackExecutor(
+            region=settings.region,
+            stream_provider=settings.localstack_streams,
+            start_timeout=max(settings.start_timeout, 60.0),
+        )
+    elif settings.endpoint is None and settings.backend == "dynamodb-local":
         jar = Path(settings.dynamodb_local_jar) if settings.dynamodb_local_jar else None
-        executor: Executor = DynamoDBLocalExecutor(
+        executor = DynamoDBLocalExecutor(
             region=settings.region, jar=jar, start_timeout=settings.start_timeout
         )
     else:

@@ -66,8 +66,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                self.stop()
                 code, last = self._process.returncode, self._last_log_line()
+                self.stop()
                 raise BackendUnavailable(f"{self.name} exited with code {code} ({last}): {hint}")
             if probe(self.url, timeout=1.0) is None:
                 return
