@@ -263,3 +263,37 @@ def test_the_lag_names_records_pending_per_shard(aws_clients: AwsClients, table:
     reader.poll()
     shard = reader.shards[0].shard_id
     assert reader.lag() == [f"stream shard {shard}: 2 records read, not yet handled"]
+
+
+class RepeatLastRecord:
+    """LocalStack 4.0.3's Kinesis-backed streams answer every ``NextShardIterator`` of a shard whose only
+    record carries the shard's starting sequence number with that same record again. No emulator here does
+    it on demand, so this after-call hook on the reader's own client puts the last record back into every
+    page that would otherwise be empty."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Any] | None = None
+        self.repeated = 0
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        records = parsed.get("Records", [])
+        if records:
+            self.last = records[-1]
+        elif self.last is not None:
+            parsed["Records"] = [self.last]
+            self.repeated += 1
+
+
+def test_a_record_handed_out_again_is_delivered_once(aws_clients: AwsClients, table: Table) -> None:
+    write(aws_clients, table, "only")
+    handler = Recorder()
+    source = source_for(aws_clients, table, handler)
+    repeat = RepeatLastRecord()
+    events = events_of(aws_clients.dynamodbstreams)
+    events.register("after-call.dynamodb-streams.GetRecords", repeat)
+    try:
+        drain(source)
+    finally:
+        events.unregister("after-call.dynamodb-streams.GetRecords", repeat)
+    assert repeat.repeated > 0
+    assert handler.delivered == ["only"]
