@@ -176,6 +176,20 @@ class CompactorStats:
     messages: int
     redelivered: int
     failed: int
+    lease_waits: int
+    waited: float
+
+
+class LeaseWaits(logging.Handler):
+    """Counts the leases a process had to wait for, from the lock's own log line, and the time waited."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "lease on %r taken after %.2f s and %d attempts":
+            self.seconds.append(float(record.args[1]))  # type: ignore[index]
 
 
 def run_compactor(
@@ -190,6 +204,11 @@ def run_compactor(
     invisible until their visibility timeout ends, as with Lambda's event source mapping."""
     os.environ.update(environ)
     logging.basicConfig(level=logging.WARNING, format=f"{name} %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+    waits = LeaseWaits()
+    logging.getLogger("receipt_compaction.lock.lease").addHandler(waits)
+    logging.getLogger("receipt_compaction.lock.lease").setLevel(logging.INFO)
     from receipt_compaction.handlers import compaction  # noqa: PLC0415 - chromadb, in the child only
     from receipt_compaction.harness import lambda_sqs_event  # noqa: PLC0415
 
@@ -223,7 +242,11 @@ def run_compactor(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-    results.put(CompactorStats(name, invocations, received, redelivered, failed))
+    results.put(
+        CompactorStats(
+            name, invocations, received, redelivered, failed, len(waits.seconds), sum(waits.seconds)
+        )
+    )
 
 
 def queue_depth(clients: AwsClients, url: str) -> int:
@@ -282,7 +305,9 @@ def test_three_compactors_on_one_queue_lose_no_message_and_publish_a_linear_hist
             "COMPACTION_KEEP_VERSIONS": "100000",  # keep every manifest: the history is checked below
             "COMPACTION_WORK_DIR": str(tmp_path / "working-copies"),
         }
-        pipeline = LocalPipeline(clients, env.resources, environ)
+        pipeline = LocalPipeline(
+            clients, env.resources, environ, drain_deadline=600
+        )  # a busy machine seeds slowly
         seeded = pipeline.seed_receipts(
             [
                 ReceiptSpec(
@@ -374,11 +399,13 @@ def test_three_compactors_on_one_queue_lose_no_message_and_publish_a_linear_hist
         f"{sum(s.messages - s.redelivered for s in stats)} messages, "
         f"{sum(s.invocations for s in stats)} invocations, "
         f"{sum(s.redelivered for s in stats)} redelivered, {sum(s.failed for s in stats)} batch item failures, "
+        f"{sum(s.lease_waits for s in stats)} lease waits ({sum(s.waited for s in stats):.1f} s), "
         f"DLQ {dlq}, stale {len(stale)}, versions {len(manifests)}: {stats}"
     )
     print(summary)
     assert all(worker.exitcode == 0 for worker in workers), summary
     assert int(dlq) == 0, summary
+    assert sum(s.lease_waits for s in stats) > 0, summary  # the compactors did contend for the lease
     assert stale == [], summary
     assert sum(s.messages - s.redelivered for s in stats) == UPDATES, summary
     assert manifests[0].parent_version is None
