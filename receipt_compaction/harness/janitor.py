@@ -99,6 +99,7 @@ class PipelineResources:
             "DYNAMODB_TABLE_NAME": self.table_name,
             "LINES_QUEUE_URL": self.queue_urls["lines"],
             "WORDS_QUEUE_URL": self.queue_urls["words"],
+            "STREAM_FAILURE_QUEUE_URL": self.on_failure_url,
             "CHROMADB_BUCKET": self.bucket,
             "EFS_ROOT": str(self.efs_root),
             "AWS_REGION": self.region,

@@ -166,7 +166,6 @@ class LocalPipeline:
             )
             for collection in COLLECTIONS
         ]
-        self._on_failure_sent = 0
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -253,7 +252,8 @@ class LocalPipeline:
         for this drain."""
         before_versions = {c: set(self._store(c).versions()) for c in COLLECTIONS}
         before_dlq = {c: self._queue_depth(self.resources.dlq_urls[c]) for c in COLLECTIONS}
-        records_before, sent_before = self._stream.records_read, self._on_failure_sent
+        records_before = self._stream.records_read
+        on_failure_before = self._queue_depth(self.resources.on_failure_url)
         first_before = {queue.name: queue.first_deliveries for queue in self._queues}
         invocations: list[Invocation] = []
         started = time.monotonic()
@@ -278,7 +278,9 @@ class LocalPipeline:
             dlq_arrivals={
                 c: self._queue_depth(self.resources.dlq_urls[c]) - before_dlq[c] for c in COLLECTIONS
             },
-            on_failure_arrivals=self._on_failure_sent - sent_before,
+            # One message per record, from the event source (retries exhausted) or the stream handler (a
+            # record that can never be sent): both are the stream's on-failure destination.
+            on_failure_arrivals=self._queue_depth(self.resources.on_failure_url) - on_failure_before,
             published_versions={
                 c: tuple(sorted(set(self._store(c).versions()) - before_versions[c])) for c in COLLECTIONS
             },
@@ -381,10 +383,10 @@ class LocalPipeline:
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def _send_to_on_failure(self, records: list[dict[str, Any]], reason: str) -> None:
-        self.clients.sqs.send_message(
-            QueueUrl=self.resources.on_failure_url, MessageBody=failure_message(records, reason)
-        )
-        self._on_failure_sent += len(records)
+        for record in records:
+            self.clients.sqs.send_message(
+                QueueUrl=self.resources.on_failure_url, MessageBody=failure_message([record], reason)
+            )
 
 
 def _idle_pauses() -> Iterator[float]:
