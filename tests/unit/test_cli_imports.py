@@ -72,7 +72,7 @@ def test_the_blocked_modules_are_every_optional_dependency_of_the_extras() -> No
     ("argv", "shows"),
     [
         (["--help"], "{snapshot,run-local,scenarios,dynamodb-local,localstack}"),
-        (["snapshot", "--help"], "{list,verify,pull,diff}"),
+        (["snapshot", "--help"], "{list,verify,pull,diff,rollback}"),
         (["snapshot", "list", "--help"], "--region REGION"),
         (["run-local", "--help"], "default: us-east-1"),
         (["scenarios", "lint", "--help"], "paths"),
