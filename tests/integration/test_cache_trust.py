@@ -11,59 +11,19 @@ from typing import Any
 import pytest
 
 from receipt_compaction.chroma_ids import word_embedding_id
-from receipt_compaction.compaction import CompactionMessage
-from receipt_compaction.compaction.cycle import compact_collection
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.harness import receipt_entities
-from receipt_compaction.settings import CompactionSettings
-from receipt_compaction.snapshot import EFSSnapshotManager, SnapshotStore
+from receipt_compaction.snapshot import EFSSnapshotManager
+from tests.support.compactor import WordsCompactor
 from tests.support.world import World
 
 IMAGE = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"
 
 
-class Compactor:
-    def __init__(self, world: World, tmp_path: Path) -> None:
-        self.world = world
-        self.tmp_path = tmp_path
-        self.settings = CompactionSettings(
-            table_name=world.table,
-            bucket=world.bucket,
-            efs_root=tmp_path / "efs",
-            region=world.clients.region,
-        )
-        self.store = SnapshotStore(world.clients.s3, world.bucket, "words")
-        self.restores = 0
-
-    def cycle(self, messages: list[CompactionMessage]) -> Any:
-        mine = [m for m in messages if m.collection == "words"]
-        return compact_collection(
-            mine, collection="words", settings=self.settings, clients=self.world.clients
-        )
-
-    def cached(self, name: str) -> Path:
-        pointer = self.store.read_pointer()
-        assert pointer is not None
-        path = self.settings.efs_root / "words" / "versions" / pointer.version_id / "chroma" / name
-        if not path.exists():
-            found = sorted(path.parent.rglob(name))
-            assert found, f"no {name} in the cache"
-            path = found[0]
-        return path
-
-    def published(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        pointer = self.store.read_pointer()
-        assert pointer is not None
-        self.restores += 1
-        target = self.tmp_path / f"restore-{self.restores}"
-        self.store.restore(pointer.version_id, target)
-        return World(self.world.clients, "", "", target).records("words")
-
-
 @pytest.fixture
-def compactor(world: World, tmp_path: Path) -> Compactor:
+def compactor(world: World, tmp_path: Path) -> WordsCompactor:
     """A words compactor whose first cycle merged a 1,200-word delta (a real HNSW index) and cached it."""
-    compactor = Compactor(world, tmp_path)
+    compactor = WordsCompactor(world, tmp_path)
     rows = [[f"W{line}-{word}" for word in range(40)] for line in range(30)]
     world.put(*receipt_entities(image_id=IMAGE, receipt_id=1, lines=rows, merchant_name="Shop"))
     run = world.produce(world.state(IMAGE, 1), "run-seed")
@@ -89,7 +49,7 @@ def damage(path: Path, offset: int, data: bytes, *, keep_mtime: bool = False) ->
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-def assert_cycle_heals(compactor: Compactor, caplog: pytest.LogCaptureFixture, word_id: int) -> None:
+def assert_cycle_heals(compactor: WordsCompactor, caplog: pytest.LogCaptureFixture, word_id: int) -> None:
     with caplog.at_level(logging.WARNING, logger="receipt_compaction.snapshot.efs"):
         report = compactor.cycle(compactor.world.change("INSERT", new=label(word_id)))
     assert report.failures == {}
@@ -104,7 +64,7 @@ def assert_cycle_heals(compactor: Compactor, caplog: pytest.LogCaptureFixture, w
 
 
 def test_random_bytes_in_the_cached_sqlite_are_named_evicted_and_refetched(
-    compactor: Compactor, caplog: pytest.LogCaptureFixture
+    compactor: WordsCompactor, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Before: every cycle failed with "file is not a database", and nothing named the cache."""
     damage(compactor.cached("chroma.sqlite3"), 0, os.urandom(4096))
@@ -113,7 +73,7 @@ def test_random_bytes_in_the_cached_sqlite_are_named_evicted_and_refetched(
 
 @pytest.mark.parametrize("keep_mtime", [False, True], ids=["mtime-changed", "mtime-kept"])
 def test_one_changed_word_in_the_cached_sqlite_is_never_published(
-    compactor: Compactor, caplog: pytest.LogCaptureFixture, keep_mtime: bool
+    compactor: WordsCompactor, caplog: pytest.LogCaptureFixture, keep_mtime: bool
 ) -> None:
     """Before: a version was published with the wrong merchant name (and it verified)."""
     path = compactor.cached("chroma.sqlite3")
@@ -124,7 +84,7 @@ def test_one_changed_word_in_the_cached_sqlite_is_never_published(
 
 
 def test_random_bytes_in_a_cached_hnsw_file_never_reach_chroma(
-    compactor: Compactor, caplog: pytest.LogCaptureFixture
+    compactor: WordsCompactor, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Before: Chroma opened the copied file and the process died with a segfault."""
     damage(compactor.cached("data_level0.bin"), 0, os.urandom(4096))
@@ -132,7 +92,7 @@ def test_random_bytes_in_a_cached_hnsw_file_never_reach_chroma(
 
 
 def test_a_cached_version_is_hashed_once_per_process_and_sizes_every_time(
-    compactor: Compactor, tmp_path: Path
+    compactor: WordsCompactor, tmp_path: Path
 ) -> None:
     pointer = compactor.store.read_pointer()
     assert pointer is not None

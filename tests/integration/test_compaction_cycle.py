@@ -8,57 +8,16 @@ from typing import Any
 import pytest
 
 from receipt_compaction.chroma_ids import word_embedding_id
-from receipt_compaction.compaction import CompactionMessage
-from receipt_compaction.compaction.cycle import compact_collection
 from receipt_compaction.compaction.runs import load_run
 from receipt_compaction.crashpoints import CRASH_POINTS, SimulatedCrash, at_point, crash_at
 from receipt_compaction.entities import ReceiptWordLabel
 from receipt_compaction.harness import receipt_entities
-from receipt_compaction.lock import acquire_lease, expire_lease
-from receipt_compaction.settings import CompactionSettings
-from receipt_compaction.snapshot import SnapshotStore, verify_snapshot
+from receipt_compaction.lock import acquire_lease
+from tests.support.compactor import WordsCompactor
 from tests.support.world import World
 
 IMAGE = "8a9b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d"
 WORD = word_embedding_id(IMAGE, 1, 1, 1)
-
-
-class WordsCompactor:
-    """Compaction cycles of the words collection against one table, bucket and EFS root, and a look at
-    what is published."""
-
-    def __init__(self, world: World, tmp_path: Path) -> None:
-        self.world = world
-        self.tmp_path = tmp_path
-        self.settings = CompactionSettings(
-            table_name=world.table,
-            bucket=world.bucket,
-            efs_root=tmp_path / "efs",
-            region=world.clients.region,
-        )
-        self.store = SnapshotStore(world.clients.s3, world.bucket, "words")
-        self.restores = 0
-
-    def cycle(self, messages: list[CompactionMessage]) -> Any:
-        mine = [m for m in messages if m.collection == "words"]
-        return compact_collection(
-            mine, collection="words", settings=self.settings, clients=self.world.clients
-        )
-
-    def published(self) -> dict[str, Any]:
-        """The words the pointer's version holds, restored and verified in a fresh directory."""
-        pointer = self.store.read_pointer()
-        assert pointer is not None
-        self.restores += 1
-        target = self.tmp_path / f"restore-{self.restores}"
-        manifest = self.store.restore(pointer.version_id, target)
-        verify_snapshot(target, "words", expected_count=manifest.count)
-        view = World(self.world.clients, "", "", target)
-        return view.records("words")
-
-    def expire_lease(self) -> None:
-        """What time does to the lease of a process that died holding it."""
-        expire_lease(self.world.clients.dynamodb, self.world.table, "words")
 
 
 @pytest.fixture
