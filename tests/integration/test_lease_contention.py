@@ -274,7 +274,7 @@ def push_stream(env: CompactionEnv, clients: AwsClients, seen: set[str]) -> None
         assert response == {"batchItemFailures": []}
 
 
-@pytest.mark.slow  # ~1.5 min: 150 updates through three compactors that take turns on the lease
+@pytest.mark.slow  # 1-2.5 min on a shared 2-core machine: 150 updates through three compactors that take turns on the lease
 def test_three_compactors_on_one_queue_lose_no_message_and_publish_a_linear_history(
     tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
