@@ -101,19 +101,15 @@ class CompactionSettings:
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise SettingsError(f"environment variable {name} is {raw!r}: it must be a positive number")
-    return value
+    return _seconds(env, name, default, zero_allowed=False)
 
 
 def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    return _seconds(env, name, default, zero_allowed=True)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero_allowed: bool) -> float:
+    """A finite number from ``env[name]`` (``default`` when unset), above 0 or, ``zero_allowed``, 0 too."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -121,8 +117,7 @@ def _not_negative(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1
-    if not value >= 0 or value == float("inf"):
-        raise SettingsError(
-            f"environment variable {name} is {raw!r}: it must be a number of seconds, 0 or more"
-        )
+    if value == float("inf") or not (value >= 0 if zero_allowed else value > 0):
+        which = "a number, 0 or more" if zero_allowed else "a positive number"
+        raise SettingsError(f"environment variable {name} is {raw!r}: it must be {which}")
     return value

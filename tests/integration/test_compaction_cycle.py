@@ -152,7 +152,7 @@ def test_a_writer_that_moved_the_pointer_unseen_makes_this_publish_fail_cleanly(
     assert compactor.published()[WORD][1]["valid_labels"] == ["GRAND_TOTAL"]
 
 
-def test_a_busy_lease_fails_the_collections_messages_at_once(compactor: WordsCompactor) -> None:
+def test_a_lease_busy_past_the_wait_budget_fails_the_collections_messages(compactor: WordsCompactor) -> None:
     messages = compactor.world.change("INSERT", new=label("GRAND_TOTAL"))
     with acquire_lease(
         compactor.world.clients.dynamodb, compactor.world.table, "words", heartbeat_interval=0

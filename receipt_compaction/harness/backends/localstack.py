@@ -17,11 +17,22 @@ LOCALSTACK_IMAGE = "localstack/localstack:4.0"
 """A tag that runs without an auth token; newer images need LOCALSTACK_AUTH_TOKEN (passed on if set)."""
 
 
+def _container_class() -> Any:
+    """testcontainers' LocalStack container: ``testcontainers.community`` in recent releases (the old module
+    warns that it is deprecated), ``testcontainers.localstack`` before."""
+    try:
+        from testcontainers.community.localstack import LocalStackContainer  # noqa: PLC0415
+    except ImportError:
+        from testcontainers.localstack import LocalStackContainer  # noqa: PLC0415
+    return LocalStackContainer
+
+
 def docker_engine_error() -> str | None:
     """None when testcontainers is installed and a Docker engine answers; otherwise why not."""
     try:
         import docker  # noqa: PLC0415 - optional dependency
-        import testcontainers.localstack  # noqa: F401, PLC0415
+
+        _container_class()
     except ImportError as error:
         return f"testcontainers is not installed ({error})"
     try:
@@ -70,8 +81,7 @@ class LocalStackExecutor(ContextManagedExecutor):
 
 
 class LocalStackContainerExecutor(ContextManagedExecutor):
-    """LocalStack: in a container started with testcontainers when a Docker engine answers, else on the host
-    from a runtime ``receipt-compaction localstack install`` prepared (``localstack_host``), else one line."""
+    """LocalStack in a container started with testcontainers, when a Docker engine answers."""
 
     def __init__(self, *, region: str, image: str = LOCALSTACK_IMAGE, start_timeout: float = 120.0) -> None:
         self.region = region
@@ -82,7 +92,8 @@ class LocalStackContainerExecutor(ContextManagedExecutor):
     def start(self) -> Backend:
         try:
             import docker  # noqa: PLC0415 - optional dependency
-            from testcontainers.localstack import LocalStackContainer  # noqa: PLC0415
+
+            LocalStackContainer = _container_class()
 
             docker.from_env(timeout=5).ping()
         except ImportError as error:
