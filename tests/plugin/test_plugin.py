@@ -285,9 +285,11 @@ def test_localstack_without_a_docker_engine_skips_with_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("RECEIPT_COMPACTION_CACHE", str(pytester.path / "empty-cache"))  # no host runtime
     pytester.makepyfile("def test_needs_aws(aws_clients):\n    raise AssertionError('must not run')\n")
     result = pytester.runpytest("-p", "receipt_compaction", "-rs", "--receipt-compaction-backend=localstack")
     result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED *run `receipt-compaction localstack install`*"])
     # The wording belongs to the localstack lane (a host runtime may be offered too): one line that names the
     # backend, the missing Docker engine, and the endpoint option as a way out.
     result.stdout.fnmatch_lines(
