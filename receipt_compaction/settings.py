@@ -12,6 +12,7 @@ from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName
 
 __all__ = [
     "QUEUE_URL_VARIABLES",
+    "STREAM_FAILURE_QUEUE_VARIABLE",
     "CompactionSettings",
     "SettingsError",
     "StreamProcessorSettings",
@@ -21,6 +22,9 @@ __all__ = [
 ]
 
 QUEUE_URL_VARIABLES: Mapping[CollectionName, str] = {"lines": "LINES_QUEUE_URL", "words": "WORDS_QUEUE_URL"}
+STREAM_FAILURE_QUEUE_VARIABLE = "STREAM_FAILURE_QUEUE_URL"
+"""Optional: the queue the stream processor sends records it can never publish to (the same queue as the
+event source mapping's on-failure destination is a good choice)."""
 
 
 class SettingsError(RuntimeError):
@@ -46,6 +50,8 @@ def aws_region(environ: Mapping[str, str]) -> str:
 class StreamProcessorSettings:
     region: str
     queue_urls: Mapping[CollectionName, str]
+    failure_queue_url: str | None = None
+    """``STREAM_FAILURE_QUEUE_URL`` (optional): where records that can never be published go at once."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StreamProcessorSettings:
@@ -58,7 +64,8 @@ class StreamProcessorSettings:
             )
             for collection in COLLECTIONS
         }
-        return cls(region=aws_region(env), queue_urls=urls)
+        failure_queue = env.get(STREAM_FAILURE_QUEUE_VARIABLE, "").strip() or None
+        return cls(region=aws_region(env), queue_urls=urls, failure_queue_url=failure_queue)
 
 
 def default_work_root() -> Path:

@@ -11,14 +11,13 @@ dead-lettered (``receipt_compaction.stream.rejections`` says why).
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.aws import sqs_client
 from receipt_compaction.handlers.events import event_records
 from receipt_compaction.settings import StreamProcessorSettings
 from receipt_compaction.stream import QueuePublisher, process_stream_records
-from receipt_compaction.stream.rejections import FAILURE_QUEUE_VARIABLE, dead_letter_rejected
+from receipt_compaction.stream.rejections import dead_letter_rejected
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,7 +32,6 @@ def lambda_handler(event: Mapping[str, Any], context: object) -> dict[str, list[
     sqs = sqs_client(settings.region)
     publisher = QueuePublisher(sqs, settings.queue_urls)
     result = process_stream_records(event_records(event, source="a DynamoDB stream"), publisher=publisher)
-    failure_queue = os.environ.get(FAILURE_QUEUE_VARIABLE, "").strip() or None
-    unsent = dead_letter_rejected(result, sqs=sqs, queue_url=failure_queue)
+    unsent = dead_letter_rejected(result, sqs=sqs, queue_url=settings.failure_queue_url)
     logger.info("stream batch processed: %s", result.summary())
     return {"batchItemFailures": result.batch_item_failures() + unsent}

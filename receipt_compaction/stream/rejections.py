@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from receipt_compaction.settings import STREAM_FAILURE_QUEUE_VARIABLE
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -27,9 +29,8 @@ __all__ = ["FAILURE_QUEUE_VARIABLE", "dead_letter_body", "dead_letter_rejected"]
 
 logger = logging.getLogger(__name__)
 
-FAILURE_QUEUE_VARIABLE = "STREAM_FAILURE_QUEUE_URL"
-"""Optional: the queue the stream processor sends records it can never publish to (the same queue as the
-event source mapping's on-failure destination is a good choice)."""
+FAILURE_QUEUE_VARIABLE = STREAM_FAILURE_QUEUE_VARIABLE
+"""The handler setting naming where rejected records go (``settings.StreamProcessorSettings``)."""
 
 
 def dead_letter_body(outcome: RecordOutcome) -> str:
