@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pytest_receipt_compaction.plugin import CompactionEnv
-from receipt_compaction.aws import sqs_client
+from receipt_compaction.aws import HANDLER_EVENTS
 from receipt_compaction.compaction.runs import load_run
 from receipt_compaction.entities import CompactionRun, Receipt, ReceiptMetadata, ReceiptWordLabel
 from receipt_compaction.harness.faults import SqsEntryFaults
@@ -119,9 +119,9 @@ def test_a_failed_stream_publish_is_retried_from_its_record_and_nothing_is_lost_
                 validation_status="VALID",
             )
         )
-    # The stream handler's own client (same region and endpoint): the second record's message fails on the
-    # first invocation's every attempt (1 send + 3 retries), then SQS accepts it.
-    with SqsEntryFaults(sqs_client(compaction_env.backend.region), calls={1: {1}, 2: {0}, 3: {0}, 4: {0}}):
+    # On every handler client (HANDLER_EVENTS): the second record's message fails on the first invocation's
+    # every attempt (1 send + 3 retries), then SQS accepts it.
+    with SqsEntryFaults(HANDLER_EVENTS, calls={1: {1}, 2: {0}, 3: {0}, 4: {0}}):
         report = pipeline.drain()
     stream_calls = [i for i in report.invocations if i.source == "stream"]
     assert [len(i.failures) for i in stream_calls][:2] == [1, 0]  # failed once, then retried from that record

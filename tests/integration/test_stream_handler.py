@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receipt_compaction.aws import AwsClients, sqs_client
+from receipt_compaction.aws import HANDLER_EVENTS, AwsClients
 from receipt_compaction.entities import (
     CompactionRun,
     Entity,
@@ -106,11 +106,9 @@ def test_records_whose_messages_fail_are_reported_by_sequence_number(
         put(aws_clients, table, label)
     event = stream_event(aws_clients, table)
     sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in event["Records"]]  # type: ignore[attr-defined]
-    # The handler's own cached client (same region and endpoint) gets the fault: the message about word 2
-    # (the second record) fails on every attempt.
-    with SqsEntryFaults(
-        sqs_client(aws_clients.region), where=lambda entry: '"word_id":2' in entry["MessageBody"]
-    ):
+    # Every handler client's calls reach HANDLER_EVENTS: the message about word 2 (the second record) fails
+    # on every attempt.
+    with SqsEntryFaults(HANDLER_EVENTS, where=lambda entry: '"word_id":2' in entry["MessageBody"]):
         response = lambda_handler(event, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": sequence_numbers[1]}]}
     assert sorted(
