@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.compaction_grid import measure_compaction_grid
+from benchmarks.delta_reads import measure_delta_reads
 from benchmarks.harness import REPO, measure_gate, measure_scenarios, measure_startup, shipped_scenarios
 from benchmarks.memory import measure_compaction_memory, measure_gate_on_moto_process
 from benchmarks.moto_process import MotoProcess
@@ -67,6 +68,18 @@ def _plan(
             (
                 "P2 stream stage",
                 lambda: measure_stream_stage(records=args.stream_records, repeat=args.repeat * 3),
+            )
+        )
+    if "p3" in only:
+        plan.append(
+            (
+                "P3 delta reads",
+                lambda: measure_delta_reads(
+                    scratch / "delta-reads",
+                    words=args.delta_words,
+                    dimension=args.dimension,
+                    repeat=args.repeat * 3,
+                ),
             )
         )
     if only & {"p3", "p4", "p5", "memory"}:
@@ -125,6 +138,7 @@ def _quick(args: argparse.Namespace) -> None:
     args.repeat = 1
     args.stream_records = 600
     args.grid_messages, args.grid_words = [10], [200]
+    args.delta_words = 200
     args.snapshot_words = 1200
     args.memory_words, args.memory_messages = 200, 10
 
@@ -143,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stream-records", type=int, default=6000, help="P2: stream records per run")
     parser.add_argument("--grid-messages", type=_sizes, default=[50, 300], help="P3: message counts N")
     parser.add_argument("--grid-words", type=_sizes, default=[1000, 3000], help="P3: collection sizes M")
+    parser.add_argument("--delta-words", type=int, default=1200, help="P3: words in the delta read")
     parser.add_argument("--dimension", type=int, default=16, help="P3 and memory: embedding dimension")
     parser.add_argument("--snapshot-words", type=int, default=5000, help="P4/P5: collection size")
     parser.add_argument("--snapshot-dimension", type=int, default=64, help="P4/P5: embedding dimension")

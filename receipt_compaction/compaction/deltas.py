@@ -9,25 +9,25 @@ files. A delta is untrusted input:
   tarball with too many members stops at the first one over;
 - nothing from S3 may land outside the directory it is fetched into: a tar member or key that would
   (absolute, ``..``, a link, a device) fails the delta, and nothing outside the scratch directory is written;
-- it is opened by Chroma only in a child process (``read_delta``): Chroma's HNSW reader is native code that
-  trusts its files, and a damaged one segfaults whoever opens it. The records cross back as plain JSON
-  values, are checked, and only then are upserted into the working collection.
+- it is opened by Chroma only in a child process (``read_delta``, through ``delta_reader``: a child forked
+  for that one delta from a long-lived process that has chromadb imported): Chroma's HNSW reader is native
+  code that trusts its files, and a damaged one segfaults whoever opens it. The records cross back as
+  plain JSON values, are checked, and only then are upserted into the working collection.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import os
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from receipt_compaction.chroma_store import ChildFailed, batched, run_in_child
+from receipt_compaction.chroma_store import ChildFailed, batched
+from receipt_compaction.compaction.delta_reader import read_in_forked_child
 from receipt_compaction.entities.runs import DELTA_TARBALL as TARBALL_NAME
 
 if TYPE_CHECKING:
@@ -268,22 +268,6 @@ def _database_dir(root: Path, where: str) -> Path:
 
 # -- reading (in a child process) and merging ------------------------------------------------------------
 
-_READER = """
-import json, sys
-from receipt_compaction.chroma_store import get_all, open_chroma
-path, name, out = sys.argv[1], sys.argv[2], sys.argv[3]
-with open_chroma(path) as client:
-    names = [collection.name for collection in client.list_collections()]
-    if name not in names:
-        print(json.dumps({"missing": names}))
-        sys.exit(0)
-    found = get_all(client.get_collection(name), include=["embeddings", "documents", "metadatas"])
-found["embeddings"] = [[float(x) for x in vector] for vector in found["embeddings"]]
-with open(out, "w") as handle:
-    json.dump(found, handle)
-print(json.dumps({"written": out}))
-"""
-
 
 @dataclass(frozen=True)
 class DeltaRecords:
@@ -296,26 +280,21 @@ class DeltaRecords:
 
 
 def read_delta(delta_dir: Path, collection_name: str, *, limits: DeltaLimits | None = None) -> DeltaRecords:
-    """Every record of the delta's ``collection_name``, read by Chroma in a child process: a delta that
-    crashes Chroma, hangs or fails is a ``DeltaError`` here, and this process never opens it."""
+    """Every record of the delta's ``collection_name``, read by Chroma in a child process forked for it: a
+    delta that crashes Chroma, hangs or fails is a ``DeltaError`` here, and this process never opens it."""
     limits = limits or DeltaLimits.from_environ()
-    with tempfile.TemporaryDirectory(prefix="delta-read-") as scratch:
-        out = Path(scratch) / "records.json"
-        try:
-            stdout = run_in_child(
-                _READER,
-                str(delta_dir),
-                collection_name,
-                str(out),
-                timeout=limits.open_timeout,
-                what=f"the delta's Chroma directory ({delta_dir.name})",
-            )
-        except ChildFailed as error:
-            raise DeltaError(str(error)) from None
-        status = json.loads(stdout.strip().splitlines()[-1])
-        if "missing" in status:
-            raise DeltaError(f"the delta has no {collection_name!r} collection (it has {status['missing']})")
-        return _records(json.loads(out.read_text()))
+    try:
+        found = read_in_forked_child(
+            delta_dir,
+            collection_name,
+            timeout=limits.open_timeout,
+            what=f"the delta's Chroma directory ({delta_dir.name})",
+        )
+    except ChildFailed as error:
+        raise DeltaError(str(error)) from None
+    if found.missing is not None:
+        raise DeltaError(f"the delta has no {collection_name!r} collection (it has {found.missing})")
+    return _records(found.records)
 
 
 def _records(raw: object) -> DeltaRecords:
