@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,8 +21,9 @@ from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.compaction.deltas import download_delta, merge_delta
 from receipt_compaction.compaction.reconcile import ReceiptChanges, Scope, apply_changes, plan_receipt_changes
 from receipt_compaction.compaction.runs import load_run, mark_run_completed
+from receipt_compaction.compaction.states import load_states
 from receipt_compaction.entities import CompactionRun
-from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
+from receipt_compaction.state import ReceiptKey, ReceiptState
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["CompactionResult", "MergedRun", "MessageOutcome", "compact", "complete_runs", "scope_of"]
 
 logger = logging.getLogger(__name__)
-
-STATE_READERS = 8
-"""Receipt states read at once while reconciling (boto3 clients are thread-safe)."""
 
 
 @dataclass(frozen=True)
@@ -250,19 +247,9 @@ def _reconcile(context: _Context, batch: _Batch) -> ReceiptChanges:
 
 
 def _read_states(context: _Context, receipts: list[ReceiptKey]) -> dict[ReceiptKey, ReceiptState | Exception]:
-    """Every receipt's current state, read concurrently: one consistent Query each, and on DynamoDB their
-    latency, not their work, is what a batch waits for. A failed read is kept as its exception."""
-
-    def read(receipt: ReceiptKey) -> ReceiptState | Exception:
-        try:
-            return load_receipt_state(context.clients.dynamodb, context.table_name, receipt)
-        except Exception as error:  # handed back to the per-receipt boundary in _reconcile
-            return error
-
-    if len(receipts) <= 1:
-        return {receipt: read(receipt) for receipt in receipts}
-    with ThreadPoolExecutor(max_workers=min(STATE_READERS, len(receipts))) as pool:
-        return dict(zip(receipts, pool.map(read, receipts), strict=True))
+    """Every receipt's current state: one consistent Query per image partition (receipts of one image
+    share it), partitions read concurrently. A failed read is kept as its exception."""
+    return load_states(context.clients.dynamodb, context.table_name, receipts)
 
 
 def _outcome(message_id: str, batch: _Batch) -> MessageOutcome:
