@@ -22,13 +22,21 @@ from pathlib import Path
 
 from benchmarks.compaction_grid import measure_compaction_grid
 from benchmarks.delta_reads import measure_delta_reads
-from benchmarks.harness import REPO, measure_gate, measure_scenarios, measure_startup, shipped_scenarios
+from benchmarks.harness import (
+    REGION,
+    REPO,
+    measure_gate,
+    measure_scenarios,
+    measure_startup,
+    shipped_scenarios,
+)
 from benchmarks.memory import measure_compaction_memory, measure_gate_on_moto_process
 from benchmarks.moto_process import MotoProcess
 from benchmarks.report import Results, Row
 from benchmarks.snapshots import measure_snapshots
 from benchmarks.stream_stage import measure_stream_stage
 from receipt_compaction.aws import AwsClients
+from receipt_compaction.harness.backends.dynamodb_local import DynamoDBLocalExecutor
 
 SECTIONS = ("P1", "P2", "P3", "P4", "P5", "memory")
 
@@ -84,6 +92,8 @@ def _plan(
         )
     if only & {"p3", "p4", "p5", "memory"}:
         plan.append(("P3-P5, memory (moto server process)", lambda: _on_moto_process(args, only, scratch)))
+    if "p3" in only and not args.no_dynamodb_local:
+        plan.append(("P3 on DynamoDB Local", lambda: _on_dynamodb_local(args, scratch)))
     if "p1" in only:
         plan.append(("P1 moto start-up", lambda: measure_startup(repeat=args.repeat)))
         plan.append(("P1 scenarios, then the whole gate", lambda: _scenarios_and_gate(args)))
@@ -113,6 +123,8 @@ def _on_moto_process(args: argparse.Namespace, only: set[str], scratch: Path) ->
                 words=args.grid_words,
                 repeat=args.repeat,
                 dimension=args.dimension,
+                lane="moto",
+                receipts_per_image=args.grid_receipts_per_image,
             )
         if only & {"p4", "p5"}:
             snapshot_rows = measure_snapshots(
@@ -132,6 +144,22 @@ def _on_moto_process(args: argparse.Namespace, only: set[str], scratch: Path) ->
                 dimension=args.dimension,
             )
     return rows
+
+
+def _on_dynamodb_local(args: argparse.Namespace, scratch: Path) -> list[Row]:
+    """The P3 grid with DynamoDB served by DynamoDB Local (S3 by moto beside it, unused by compact())."""
+    with DynamoDBLocalExecutor(region=REGION) as backend:
+        clients = AwsClients.connect(**backend.client_kwargs())
+        return measure_compaction_grid(
+            clients,
+            scratch / "p3-dynamodb-local",
+            messages=args.grid_messages,
+            words=args.grid_words,
+            repeat=args.repeat,
+            dimension=args.dimension,
+            lane="dynamodb-local",
+            receipts_per_image=args.grid_receipts_per_image,
+        )
 
 
 def _quick(args: argparse.Namespace) -> None:
@@ -158,6 +186,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--grid-messages", type=_sizes, default=[50, 300], help="P3: message counts N")
     parser.add_argument("--grid-words", type=_sizes, default=[1000, 3000], help="P3: collection sizes M")
     parser.add_argument("--delta-words", type=int, default=1200, help="P3: words in the delta read")
+    parser.add_argument(
+        "--grid-receipts-per-image",
+        type=_sizes,
+        default=[1, 5],
+        help="P3: receipts sharing one image (one DynamoDB partition)",
+    )
+    parser.add_argument(
+        "--no-dynamodb-local", action="store_true", help="P3: skip the grid on DynamoDB Local"
+    )
     parser.add_argument("--dimension", type=int, default=16, help="P3 and memory: embedding dimension")
     parser.add_argument("--snapshot-words", type=int, default=5000, help="P4/P5: collection size")
     parser.add_argument("--snapshot-dimension", type=int, default=64, help="P4/P5: embedding dimension")
