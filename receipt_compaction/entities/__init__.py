@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receipt_compaction.entities.base import Entity, EntityError, EventName, Item
+from receipt_compaction.entities.base import Entity, EntityError, EventName, Item, MessageFields
 from receipt_compaction.entities.labels import ReceiptWordLabel, ValidationStatus
 from receipt_compaction.entities.metadata import ReceiptMetadata
 from receipt_compaction.entities.receipt import Receipt, ReceiptLine, ReceiptWord
@@ -21,6 +21,7 @@ __all__ = [
     "EntityError",
     "EventName",
     "Item",
+    "MessageFields",
     "Receipt",
     "ReceiptLine",
     "ReceiptMetadata",

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, cast
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 
 from receipt_compaction.chroma_ids import CollectionName
 from receipt_compaction.keys import (
@@ -39,6 +48,7 @@ __all__ = [
     "ImageId",
     "Item",
     "LineId",
+    "MessageFields",
     "OptionalText",
     "ReceiptId",
     "WordId",
@@ -109,6 +119,9 @@ class Entity(BaseModel):
     """The Chroma collections whose embeddings depend on this entity."""
     DIRTY_ON: ClassVar[frozenset[EventName]] = frozenset()
     """The stream events of this entity that can change those embeddings."""
+    MESSAGES_READ_EVERY_FIELD: ClassVar[bool] = False
+    """Whether a stream message about this entity is made of more than its keys and ``CHROMA_FIELDS`` (then
+    the stream stage decodes its images whole instead of with ``MessageFields.from_item``)."""
 
     image_id: ImageId
     receipt_id: ReceiptId
@@ -218,6 +231,90 @@ def _key_fields(cls: type[Entity]) -> tuple[str, ...]:
 def _attribute_fields(cls: type[Entity]) -> tuple[str, ...]:
     keys = set(_key_fields(cls))
     return tuple(name for name in cls.model_fields if name not in keys)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFields:
+    """What a stream message about one entity is made of, decoded from an item without the rest of it:
+    the key values and the ``CHROMA_FIELDS``, each checked exactly as the entity checks it.
+
+    Why: the stream stage reads every record of the table, and most of an image (geometry, confidences, a
+    label's reasoning) never reaches a message; decoding and validating whole entities cost the stage 7x a
+    bare decode of the images. Fields are read as attributes, like an entity's."""
+
+    entity_class: type[Entity]
+    key_values: dict[str, KeyValue]
+    chroma: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.chroma[name] if name in self.chroma else self.key_values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def entity_data(self, collection: CollectionName) -> dict[str, KeyValue]:
+        """As ``Entity.entity_data`` (an entity whose messages need more: ``MESSAGES_READ_EVERY_FIELD``)."""
+        del collection
+        return dict(self.key_values)
+
+    @classmethod
+    def from_item(cls, entity_class: type[Entity], item: Item) -> MessageFields:
+        """Decode and check the key and the ``CHROMA_FIELDS`` of ``item``; every other attribute is left
+        unread. An item ``entity_class.from_item`` accepts gives the same values; a problem in a field read
+        here is the same ``EntityError``."""
+        pk, sk = _string_of(item.get("PK")), _string_of(item.get("SK"))
+        image_id = image_id_from_pk(pk) if pk is not None else None
+        key_values = match_sort_key(entity_class.SORT_KEY, sk) if sk is not None else None
+        problems = entity_class._key_problems(image_id, key_values)
+        item_type = item.get("TYPE")
+        if item_type is not None and _string_of(item_type) != entity_class.ENTITY_TYPE:
+            problems.append(
+                f"field 'TYPE': is {item_type!r}, but the key is a {entity_class.ENTITY_TYPE} key"
+            )
+        values: dict[str, Any] = {}
+        for name in _message_fields(entity_class):
+            attribute = item.get(name)
+            if attribute is None:
+                continue
+            try:
+                values[name] = _DESERIALIZER.deserialize(cast("Any", attribute))
+            except (TypeError, ValueError, ArithmeticError, KeyError, AttributeError) as error:
+                problems.append(
+                    f"field {name!r}: not a DynamoDB attribute value ({error}; got {attribute!r})"
+                )
+        if problems or image_id is None or key_values is None:
+            raise EntityError(entity_class.ENTITY_TYPE, pk, sk, problems)
+        checker = _message_model(entity_class)
+        if checker is not None:
+            try:
+                values = vars(checker.model_validate(values))  # the fields (``dict(model)`` costs 5x)
+            except ValidationError as error:
+                raise EntityError(
+                    entity_class.ENTITY_TYPE, pk, sk, describe_validation_error(error)
+                ) from None
+        return cls(entity_class, {"image_id": image_id, **key_values}, values)
+
+
+def _string_of(attribute: object) -> str | None:
+    if isinstance(attribute, Mapping) and isinstance(value := attribute.get("S"), str):
+        return value
+    return None
+
+
+@functools.cache
+def _message_fields(cls: type[Entity]) -> tuple[str, ...]:
+    """The attributes ``MessageFields`` reads: the ``CHROMA_FIELDS`` that are not key fields."""
+    return tuple(name for name in cls.CHROMA_FIELDS if name in _attribute_fields(cls))
+
+
+@functools.cache
+def _message_model(cls: type[Entity]) -> type[BaseModel] | None:
+    """A model of just those fields, declared as on ``cls`` (types, constraints, validators, defaults)."""
+    names = _message_fields(cls)
+    if not names:
+        return None
+    fields: Any = {name: (cls.model_fields[name].annotation, cls.model_fields[name]) for name in names}
+    return create_model(f"{cls.__name__}MessageFields", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def describe_validation_error(error: ValidationError) -> list[str]:

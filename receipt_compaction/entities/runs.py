@@ -53,6 +53,8 @@ class CompactionRun(Entity):
     )
     COLLECTIONS: ClassVar[tuple[CollectionName, ...]] = COLLECTIONS
     DIRTY_ON: ClassVar[frozenset[EventName]] = frozenset({"INSERT"})
+    MESSAGES_READ_EVERY_FIELD: ClassVar[bool] = True
+    """Its messages carry the delta prefixes, checked against the run by the model's own validator."""
 
     run_id: Annotated[str, StringConstraints(pattern=f"^{RUN_ID_PATTERN}$")]
     lines_delta_prefix: str = ""

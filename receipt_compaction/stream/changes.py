@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from receipt_compaction.contract import ChangeValue, FieldChange
-from receipt_compaction.entities import Entity
+from receipt_compaction.entities import Entity, MessageFields
 
 __all__ = ["relevant_changes"]
 
 
 def relevant_changes(
-    entity_class: type[Entity], old: Entity | None, new: Entity | None
+    entity_class: type[Entity], old: Entity | MessageFields | None, new: Entity | MessageFields | None
 ) -> dict[str, FieldChange]:
     """``{field: FieldChange}`` for every field of ``entity_class.CHROMA_FIELDS`` whose value differs.
 
@@ -25,7 +25,7 @@ def relevant_changes(
     return changes
 
 
-def _field_value(entity: Entity | None, name: str) -> ChangeValue:
+def _field_value(entity: Entity | MessageFields | None, name: str) -> ChangeValue:
     if entity is None:
         return None
     value = getattr(entity, name)

@@ -10,15 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from receipt_compaction.entities import Entity, EntityError, EventName, entity_class_for_key, unrecognised_key
+from receipt_compaction.entities import (
+    Entity,
+    EntityError,
+    EventName,
+    MessageFields,
+    entity_class_for_key,
+    unrecognised_key,
+)
 from receipt_compaction.entities.base import describe_validation_error
 from receipt_compaction.keys import image_id_from_pk
 
-__all__ = ["IgnoredRecord", "ParsedRecord", "StreamRecord", "StreamRecordError", "parse_record"]
+__all__ = [
+    "IgnoredRecord",
+    "ParsedRecord",
+    "StreamChange",
+    "StreamRecord",
+    "StreamRecordError",
+    "parse_record",
+]
 
 AttributeMap = dict[str, dict[str, Any]]
 Image = dict[str, Any]
@@ -35,7 +49,7 @@ class StreamRecordError(ValueError):
     """A record that can never be processed, however often it is retried."""
 
 
-class _StreamChange(BaseModel):
+class _StreamChangeModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     keys: AttributeMap = Field(alias="Keys")
@@ -44,15 +58,35 @@ class _StreamChange(BaseModel):
     sequence_number: str = Field(alias="SequenceNumber", min_length=1)
 
 
-class StreamRecord(BaseModel):
-    """The fields of a stream record the pipeline uses, validated."""
+class _StreamRecordModel(BaseModel):
+    """The shape of a stream record, for records the quick check does not accept: it names each problem."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     event_id: str = Field(alias="eventID", min_length=1)
     event_name: EventName = Field(alias="eventName")
     aws_region: str = Field(default="unknown", alias="awsRegion")
-    change: _StreamChange = Field(alias="dynamodb")
+    change: _StreamChangeModel = Field(alias="dynamodb")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """The ``dynamodb`` member of a stream record."""
+
+    keys: AttributeMap
+    new_image: Image | None
+    old_image: Image | None
+    sequence_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """The fields of a stream record the pipeline uses, checked (``read_stream_record``)."""
+
+    event_id: str
+    event_name: EventName
+    aws_region: str
+    change: StreamChange
 
     @property
     def sequence_number(self) -> str:
@@ -68,12 +102,14 @@ class StreamRecord(BaseModel):
 
 @dataclass(frozen=True)
 class ParsedRecord:
-    """A record about a known entity, with its images decoded (None where the event has none)."""
+    """A record about a known entity, with its images decoded (None where the event has none) as far as its
+    messages need: keys and ``CHROMA_FIELDS`` (``MessageFields``), or whole for an entity whose messages
+    read more (``MESSAGES_READ_EVERY_FIELD``). Nothing else of an image is read."""
 
     record: StreamRecord
     entity_class: type[Entity]
-    old: Entity | None
-    new: Entity | None
+    old: Entity | MessageFields | None
+    new: Entity | MessageFields | None
 
 
 @dataclass(frozen=True)
@@ -110,21 +146,75 @@ def parse_record(raw: object) -> ParsedRecord | IgnoredRecord:
     return ParsedRecord(record, entity_class, old, new)
 
 
+_EVENT_NAMES = frozenset(_IMAGES_NEEDED)
+
+
 def _read_record(raw: object) -> StreamRecord:
+    """The record, checked by hand when every field already has the type wanted (the common case: a
+    pydantic validation of the record cost as much as a bare decode of both its images), else by the
+    model, which names each problem."""
+    quick = _read_well_formed(raw)
+    if quick is not None:
+        return quick
     try:
-        return StreamRecord.model_validate(raw)
+        model = _StreamRecordModel.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(describe_validation_error(error))
         raise StreamRecordError(f"not a DynamoDB stream record: {problems}") from None
+    change = model.change
+    return StreamRecord(
+        event_id=model.event_id,
+        event_name=model.event_name,
+        aws_region=model.aws_region,
+        change=StreamChange(change.keys, change.new_image, change.old_image, change.sequence_number),
+    )
+
+
+def _read_well_formed(raw: object) -> StreamRecord | None:
+    """The record when its fields are exactly what the model would accept unchanged; else None."""
+    if type(raw) is not dict:
+        return None
+    event_id, event_name = raw.get("eventID"), raw.get("eventName")
+    region, change = raw.get("awsRegion", "unknown"), raw.get("dynamodb")
+    if not (
+        type(event_id) is str
+        and event_id
+        and type(event_name) is str
+        and event_name in _EVENT_NAMES
+        and type(region) is str
+        and type(change) is dict
+    ):
+        return None
+    keys, sequence = change.get("Keys"), change.get("SequenceNumber")
+    old, new = change.get("OldImage"), change.get("NewImage")
+    if not (
+        type(keys) is dict
+        and all(type(name) is str and type(value) is dict for name, value in keys.items())
+        and type(sequence) is str
+        and sequence
+        and _is_image(old)
+        and _is_image(new)
+    ):
+        return None
+    return StreamRecord(
+        event_id, cast("EventName", event_name), region, StreamChange(keys, new, old, sequence)
+    )
+
+
+def _is_image(image: object) -> bool:
+    return image is None or (type(image) is dict and all(type(name) is str for name in image))
 
 
 def _decode_image(
     entity_class: type[Entity], name: str, image: Image | None, keys: AttributeMap
-) -> Entity | None:
+) -> Entity | MessageFields | None:
     if image is None:
         return None
+    item = {**image, **keys}
     try:
-        return entity_class.from_item({**image, **keys})
+        if entity_class.MESSAGES_READ_EVERY_FIELD:
+            return entity_class.from_item(item)
+        return MessageFields.from_item(entity_class, item)
     except EntityError as error:
         raise StreamRecordError(f"{name}: {error}") from None
 
