@@ -246,11 +246,15 @@ class MessageFields:
     key_values: dict[str, KeyValue]
     chroma: dict[str, Any]
 
+    def value(self, name: str) -> Any:
+        """A key or ``CHROMA_FIELDS`` value (None when the item does not set it)."""
+        chroma = self.chroma
+        return chroma[name] if name in chroma else self.key_values.get(name)
+
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self.chroma[name] if name in self.chroma else self.key_values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        if not name.startswith("_") and (name in self.chroma or name in self.key_values):
+            return self.value(name)
+        raise AttributeError(name)
 
     def entity_data(self, collection: CollectionName) -> dict[str, KeyValue]:
         """As ``Entity.entity_data`` (an entity whose messages need more: ``MESSAGES_READ_EVERY_FIELD``)."""

@@ -28,5 +28,5 @@ def relevant_changes(
 def _field_value(entity: Entity | MessageFields | None, name: str) -> ChangeValue:
     if entity is None:
         return None
-    value = getattr(entity, name)
+    value = entity.value(name) if type(entity) is MessageFields else getattr(entity, name)
     return value if value is None or isinstance(value, str | int) else str(value)
