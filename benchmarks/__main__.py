@@ -7,7 +7,8 @@
 Every figure sits beside a baseline measured in the same run, because machines are shared and noisy.
 P1 runs on the embedded moto backend (the harness as users run it); P3, P4, P5 and the compaction memory on
 a moto server in a process of its own, so the server's work does not compete with the measured code for
-the interpreter lock (S3 and DynamoDB never run inside a Lambda's process).
+the interpreter lock (S3 and DynamoDB never run inside a Lambda's process); P3 also on DynamoDB Local
+(``--no-dynamodb-local`` skips it), whose Query costs what DynamoDB's does rather than a table scan.
 """
 
 from __future__ import annotations
