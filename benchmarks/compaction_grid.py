@@ -1,7 +1,8 @@
 """P3: N label and metadata messages reconciled into a collection of M words by ``compact()``, against the
 bare chromadb calls it issues (recorded while it runs, replayed on a copy of the same collection), and
 against those calls plus the DynamoDB reads it makes (the same Queries, recorded while it runs, issued bare
-without decoding anything). Goal <= 1.3x against both. Reconciling reads one consistent Query per image
+without decoding anything, one after another, whereas compact() reads up to 8 partitions at once: so
+that ratio can fall below 1). Goal <= 1.3x against both. Reconciling reads one consistent Query per image
 partition, however many of the image's receipts the batch touched; moto's Query scans the whole table, so
 on moto that read grows with M, on DynamoDB Local (and DynamoDB) it does not: the grid runs on both lanes.
 
