@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from benchmarks.harness import REGION
 from benchmarks.report import Row
 from receipt_compaction.entities import ReceiptMetadata, ReceiptWord, ReceiptWordLabel
+from receipt_compaction.entities.base import forget_checked_values
 from receipt_compaction.harness.lambda_events import stream_record
 from receipt_compaction.keys import image_id_from_pk, match_sort_key
 from receipt_compaction.stream import IgnoredRecord, build_messages, parse_record
@@ -91,7 +92,9 @@ def _record(
 
 
 def _forget_keys() -> None:
-    """Empty the key caches: each run must parse every key at least once, as a fresh batch would."""
+    """Empty the key caches and the checked-values memo: each run must parse every key and check every
+    distinct value at least once, as a fresh process would."""
+    forget_checked_values()
     image_id_from_pk.cache_clear()
     match_sort_key.cache_clear()
 
@@ -109,7 +112,7 @@ def _stage(batch: list[dict[str, Any]]) -> int:
         if isinstance(parsed, IgnoredRecord):
             continue
         for message in build_messages(parsed, timestamp=_TIMESTAMP):
-            message.message.body()
+            message.body()
             message.attributes()
             messages += 1
     return messages

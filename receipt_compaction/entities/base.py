@@ -298,6 +298,65 @@ class MessageFields:
                 ) from None
         return cls(entity_class, {"image_id": image_id, **key_values}, values)
 
+    @classmethod
+    def from_image(
+        cls, entity_class: type[Entity], image: Item, keys: Item, key_values: dict[str, KeyValue]
+    ) -> MessageFields:
+        """``from_item({**image, **keys})`` for an image whose ``keys`` are known good and parsed
+        (``key_values``: ``image_id`` and the sort-key fields), answered from a memo of earlier images with
+        the same raw ``TYPE`` and message attributes when there is one.
+
+        Why: the stream stage reads every record of the table and the values a message is made of repeat
+        (a label and its status, a merchant across its records); checking them again with pydantic cost the
+        stage more than a bare decode of both images. The memo holds only what ``from_item`` returned for
+        exactly those raw attributes, so the answer is the same; a raw value that is not a plain ``str`` or
+        ``bool``, or an image ``from_item`` refuses, is never memoized."""
+        memo_key = _memo_key(entity_class, image)
+        if memo_key is not None:
+            values = _CHECKED.get(memo_key)
+            if values is not None:
+                return cls(entity_class, key_values, values)
+        decoded = cls.from_item(entity_class, {**image, **keys})
+        if memo_key is not None:
+            if len(_CHECKED) >= _CHECKED_LIMIT:
+                _CHECKED.clear()
+            _CHECKED[memo_key] = decoded.chroma
+        return cls(entity_class, key_values, decoded.chroma)
+
+
+_CHECKED: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""``MessageFields.from_image``'s memo: checked message values by (class, raw TYPE, raw attributes).
+Values are shared between results and never mutated (``MessageFields`` only reads them)."""
+_CHECKED_LIMIT = 16_384
+
+
+def forget_checked_values() -> None:
+    """Empty the memo (a benchmark measuring a fresh process)."""
+    _CHECKED.clear()
+
+
+def _memo_key(entity_class: type[Entity], image: Item) -> tuple[Any, ...] | None:
+    """The raw ``TYPE`` and message attributes of ``image`` as a hashable key, or None when one of them
+    is not a one-member attribute holding a ``str`` or ``bool`` (left to ``from_item`` every time)."""
+    parts: list[Any] = [entity_class]
+    for name in _memo_fields(entity_class):
+        attribute = image.get(name)
+        if attribute is None:
+            parts.append(None)
+            continue
+        if type(attribute) is not dict or len(attribute) != 1:
+            return None
+        ((tag, value),) = attribute.items()
+        if type(value) is not str and type(value) is not bool:
+            return None
+        parts.append((tag, value))
+    return tuple(parts)
+
+
+@functools.cache
+def _memo_fields(cls: type[Entity]) -> tuple[str, ...]:
+    return ("TYPE", *_message_fields(cls))
+
 
 def _string_of(attribute: object) -> str | None:
     if isinstance(attribute, Mapping) and isinstance(value := attribute.get("S"), str):

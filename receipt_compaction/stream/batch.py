@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from receipt_compaction.contract import QueueMessage
+from receipt_compaction.contract import SendableMessage
 from receipt_compaction.stream.parsing import IgnoredRecord, StreamRecordError, event_id_of, parse_record
 from receipt_compaction.stream.publisher import MessagePublisher
 from receipt_compaction.stream.routing import build_messages
@@ -83,7 +83,7 @@ class StreamBatchResult:
 @dataclass(frozen=True)
 class _Plan:
     outcome: RecordOutcome
-    messages: tuple[QueueMessage, ...] = ()
+    messages: tuple[SendableMessage, ...] = ()
 
 
 def process_stream_records(

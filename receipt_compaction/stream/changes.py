@@ -5,7 +5,7 @@ from __future__ import annotations
 from receipt_compaction.contract import ChangeValue, FieldChange
 from receipt_compaction.entities import Entity, MessageFields
 
-__all__ = ["relevant_changes"]
+__all__ = ["plain_changes", "relevant_changes"]
 
 
 def relevant_changes(
@@ -17,11 +17,28 @@ def relevant_changes(
     the fields it sets and a REMOVE the fields it clears. Unset and empty are the same (the models store
     ``""`` as None), so ``"" -> None`` is no change.
     """
+    return {
+        name: FieldChange(old=change["old"], new=change["new"])
+        for name, change in plain_changes(entity_class, old, new).items()
+    }
+
+
+def plain_changes(
+    entity_class: type[Entity], old: Entity | MessageFields | None, new: Entity | MessageFields | None
+) -> dict[str, dict[str, ChangeValue]]:
+    """``relevant_changes`` as plain ``{"old": ..., "new": ...}`` dicts, as a message body holds them."""
+    if (
+        type(old) is MessageFields
+        and type(new) is MessageFields
+        and old.chroma is new.chroma
+        and old.key_values is new.key_values
+    ):
+        return {}  # one memoized check of identical raw attributes, under one key: nothing changed
     changes = {}
     for name in entity_class.CHROMA_FIELDS:
         before, after = _field_value(old, name), _field_value(new, name)
         if before != after:
-            changes[name] = FieldChange(old=before, new=after)
+            changes[name] = {"old": before, "new": after}
     return changes
 
 

@@ -23,7 +23,7 @@ from receipt_compaction.entities import (
     unrecognised_key,
 )
 from receipt_compaction.entities.base import describe_validation_error
-from receipt_compaction.keys import image_id_from_pk
+from receipt_compaction.keys import KeyValue, image_id_from_pk, match_sort_key
 
 __all__ = [
     "IgnoredRecord",
@@ -94,7 +94,8 @@ class StreamRecord:
 
     def key_strings(self) -> tuple[str, str]:
         """PK and SK as strings, or a StreamRecordError saying what the Keys hold instead."""
-        pk, sk = (_string_attribute(self.change.keys.get(name)) for name in ("PK", "SK"))
+        keys = self.change.keys
+        pk, sk = _string_attribute(keys.get("PK")), _string_attribute(keys.get("SK"))
         if pk is None or sk is None:
             raise StreamRecordError(f"Keys must hold PK and SK as S attributes, got {self.change.keys!r}")
         return pk, sk
@@ -141,9 +142,16 @@ def parse_record(raw: object) -> ParsedRecord | IgnoredRecord:
             f"a {record.event_name} record needs {' and '.join(missing)}: "
             "set the table's stream view type to NEW_AND_OLD_IMAGES"
         )
-    old = _decode_image(entity_class, "OldImage", images["OldImage"], record.change.keys)
-    new = _decode_image(entity_class, "NewImage", images["NewImage"], record.change.keys)
+    key_values = _key_values(entity_class, pk, sk)
+    old = _decode_image(entity_class, "OldImage", images["OldImage"], record.change.keys, key_values)
+    new = _decode_image(entity_class, "NewImage", images["NewImage"], record.change.keys, key_values)
     return ParsedRecord(record, entity_class, old, new)
+
+
+def _key_values(entity_class: type[Entity], pk: str, sk: str) -> dict[str, KeyValue]:
+    """``image_id`` and the sort-key fields of a key ``entity_class_for_key`` recognised (so both parse)."""
+    sort_key = match_sort_key(entity_class.SORT_KEY, sk)
+    return {"image_id": cast("str", image_id_from_pk(pk)), **cast("Mapping[str, KeyValue]", sort_key)}
 
 
 _EVENT_NAMES = frozenset(_IMAGES_NEEDED)
@@ -187,14 +195,12 @@ def _read_well_formed(raw: object) -> StreamRecord | None:
         return None
     keys, sequence = change.get("Keys"), change.get("SequenceNumber")
     old, new = change.get("OldImage"), change.get("NewImage")
-    if not (
-        type(keys) is dict
-        and all(type(name) is str and type(value) is dict for name, value in keys.items())
-        and type(sequence) is str
-        and sequence
-        and _is_image(old)
-        and _is_image(new)
-    ):
+    if type(keys) is not dict:
+        return None
+    for name, value in keys.items():
+        if type(name) is not str or type(value) is not dict:
+            return None
+    if not (type(sequence) is str and sequence and _is_image(old) and _is_image(new)):
         return None
     return StreamRecord(
         event_id, cast("EventName", event_name), region, StreamChange(keys, new, old, sequence)
@@ -206,20 +212,25 @@ def _is_image(image: object) -> bool:
 
 
 def _decode_image(
-    entity_class: type[Entity], name: str, image: Image | None, keys: AttributeMap
+    entity_class: type[Entity],
+    name: str,
+    image: Image | None,
+    keys: AttributeMap,
+    key_values: dict[str, KeyValue],
 ) -> Entity | MessageFields | None:
     if image is None:
         return None
-    item = {**image, **keys}
     try:
         if entity_class.MESSAGES_READ_EVERY_FIELD:
-            return entity_class.from_item(item)
-        return MessageFields.from_item(entity_class, item)
+            return entity_class.from_item({**image, **keys})
+        return MessageFields.from_image(entity_class, image, keys, key_values)
     except EntityError as error:
         raise StreamRecordError(f"{name}: {error}") from None
 
 
 def _string_attribute(attribute: object) -> str | None:
+    if type(attribute) is dict and len(attribute) == 1 and type(plain := attribute.get("S")) is str:
+        return plain  # the common case, without the abstract Mapping check
     if isinstance(attribute, Mapping) and len(attribute) == 1 and isinstance(attribute.get("S"), str):
         value: str = attribute["S"]
         return value

@@ -29,7 +29,7 @@ from receipt_compaction.settings import QUEUE_URL_VARIABLES, SettingsError
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from receipt_compaction.contract import QueueMessage
+    from receipt_compaction.contract import SendableMessage
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -108,11 +108,11 @@ class SendReport:
 
 
 class MessagePublisher(Protocol):
-    def publish(self, messages: Sequence[QueueMessage]) -> SendReport: ...
+    def publish(self, messages: Sequence[SendableMessage]) -> SendReport: ...
 
 
 class QueuePublisher:
-    """Sends ``QueueMessage`` objects to the queue of their collection."""
+    """Sends messages (``QueueMessage`` or ``OutgoingMessage``) to the queue of their collection."""
 
     def __init__(
         self,
@@ -146,7 +146,7 @@ class QueuePublisher:
         self._max_message_bytes = max_message_bytes
         self._max_batch_bytes = max_batch_bytes
 
-    def publish(self, messages: Sequence[QueueMessage]) -> SendReport:
+    def publish(self, messages: Sequence[SendableMessage]) -> SendReport:
         failures: list[PublishFailure] = []
         for collection in COLLECTIONS:
             fifo = self._queue_urls[collection].endswith(".fifo")
@@ -241,10 +241,10 @@ def entry_size(entry: Mapping[str, Any]) -> int:
     return size
 
 
-def _entry(index: int, message: QueueMessage, *, fifo: bool) -> Any:
+def _entry(index: int, message: SendableMessage, *, fifo: bool) -> Any:
     entry: dict[str, Any] = {
         "Id": str(index),
-        "MessageBody": message.message.body(),
+        "MessageBody": message.body(),
         "MessageAttributes": message.attributes(),
     }
     if fifo:
