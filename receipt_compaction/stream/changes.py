@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from receipt_compaction.contract import ChangeValue, FieldChange
 from receipt_compaction.entities import Entity, MessageFields
 
@@ -34,16 +37,30 @@ def plain_changes(
         and old.key_values is new.key_values
     ):
         return {}  # one memoized check of identical raw attributes, under one key: nothing changed
+    olds, news = _values(old), _values(new)
     changes = {}
     for name in entity_class.CHROMA_FIELDS:
-        before, after = _field_value(old, name), _field_value(new, name)
+        before, after = olds.get(name), news.get(name)
+        if before is not None and type(before) is not str:
+            before = _change_value(before)
+        if after is not None and type(after) is not str:
+            after = _change_value(after)
         if before != after:
             changes[name] = {"old": before, "new": after}
     return changes
 
 
-def _field_value(entity: Entity | MessageFields | None, name: str) -> ChangeValue:
+_NOTHING: dict[str, Any] = {}
+
+
+def _values(entity: Entity | MessageFields | None) -> Mapping[str, Any]:
+    """Every field of ``entity`` by name (a missing entity has none): one merge, not a call per field."""
     if entity is None:
-        return None
-    value = entity.value(name) if type(entity) is MessageFields else getattr(entity, name)
-    return value if value is None or isinstance(value, str | int) else str(value)
+        return _NOTHING
+    if type(entity) is MessageFields:
+        return {**entity.key_values, **entity.chroma}
+    return vars(entity)
+
+
+def _change_value(value: object) -> ChangeValue:
+    return value if isinstance(value, int) else str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from receipt_compaction.contract import OutgoingMessage, message_body
+from receipt_compaction.entities import MessageFields
 from receipt_compaction.stream.changes import plain_changes
 from receipt_compaction.stream.parsing import ParsedRecord
 
@@ -29,7 +30,11 @@ def build_messages(parsed: ParsedRecord, *, timestamp: str) -> tuple[OutgoingMes
     assert entity is not None  # parse_record guarantees the image each event needs
     messages: list[OutgoingMessage] = []
     shared: tuple[dict[str, Any], dict[str, Any], str] | None = None
+    same_data = type(entity) is MessageFields  # its entity_data is the key, whatever the collection
     for collection in entity_class.COLLECTIONS:
+        if same_data and shared is not None:
+            messages.append(OutgoingMessage(collection, shared[1], shared[2]))
+            continue
         entity_data = entity.entity_data(collection)
         if shared is None or shared[0] != entity_data:
             fields = {
