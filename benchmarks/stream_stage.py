@@ -20,8 +20,8 @@ from benchmarks.report import Row
 from receipt_compaction.entities import ReceiptMetadata, ReceiptWord, ReceiptWordLabel
 from receipt_compaction.entities.base import forget_checked_values
 from receipt_compaction.harness.lambda_events import stream_record
-from receipt_compaction.keys import image_id_from_pk, match_sort_key
 from receipt_compaction.stream import IgnoredRecord, build_messages, parse_record
+from receipt_compaction.stream.parsing import forget_recognised_keys
 
 if TYPE_CHECKING:
     from receipt_compaction.entities import Entity, EventName
@@ -95,8 +95,7 @@ def _forget_keys() -> None:
     """Empty the key caches and the checked-values memo: each run must parse every key and check every
     distinct value at least once, as a fresh process would."""
     forget_checked_values()
-    image_id_from_pk.cache_clear()
-    match_sort_key.cache_clear()
+    forget_recognised_keys()
 
 
 def _time(work: Any, batch: list[dict[str, Any]]) -> float:

@@ -8,6 +8,7 @@ event (``eventSourceARN``, epoch-seconds timestamps) and a record returned by ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,7 +24,7 @@ from receipt_compaction.entities import (
     unrecognised_key,
 )
 from receipt_compaction.entities.base import describe_validation_error
-from receipt_compaction.keys import KeyValue, image_id_from_pk, match_sort_key
+from receipt_compaction.keys import KEY_CACHE_SIZE, KeyValue, image_id_from_pk, match_sort_key
 
 __all__ = [
     "IgnoredRecord",
@@ -127,31 +128,50 @@ def parse_record(raw: object) -> ParsedRecord | IgnoredRecord:
     """Validate one record and decode its images; raises StreamRecordError when it can never succeed."""
     record = _read_record(raw)
     pk, sk = record.key_strings()
-    if image_id_from_pk(pk) is None:
-        return IgnoredRecord(record, f"PK {pk!r} is not an IMAGE#<uuid> item")
-    entity_class = entity_class_for_key(pk, sk)
-    if entity_class is None:
-        near_miss = unrecognised_key(pk, sk)
-        if near_miss is not None:
-            return IgnoredRecord(record, f"PK {pk!r}: {near_miss}", unrecognised=True)
-        return IgnoredRecord(record, f"SK {sk!r} is no known entity's key")
-    images = {"OldImage": record.change.old_image, "NewImage": record.change.new_image}
-    missing = [name for name in _IMAGES_NEEDED[record.event_name] if images[name] is None]
-    if missing:
+    entity_class, key_values = _recognise_key(pk, sk)
+    if entity_class is None or key_values is None:
+        return _ignored(record, pk, sk)
+    change, event_name = record.change, record.event_name
+    old_image, new_image = change.old_image, change.new_image
+    if (old_image is None and event_name != "INSERT") or (new_image is None and event_name != "REMOVE"):
+        images = {"OldImage": old_image, "NewImage": new_image}
+        missing = [name for name in _IMAGES_NEEDED[event_name] if images[name] is None]
         raise StreamRecordError(
-            f"a {record.event_name} record needs {' and '.join(missing)}: "
+            f"a {event_name} record needs {' and '.join(missing)}: "
             "set the table's stream view type to NEW_AND_OLD_IMAGES"
         )
-    key_values = _key_values(entity_class, pk, sk)
-    old = _decode_image(entity_class, "OldImage", images["OldImage"], record.change.keys, key_values)
-    new = _decode_image(entity_class, "NewImage", images["NewImage"], record.change.keys, key_values)
+    old = _decode_image(entity_class, "OldImage", old_image, change.keys, key_values)
+    new = _decode_image(entity_class, "NewImage", new_image, change.keys, key_values)
     return ParsedRecord(record, entity_class, old, new)
 
 
-def _key_values(entity_class: type[Entity], pk: str, sk: str) -> dict[str, KeyValue]:
-    """``image_id`` and the sort-key fields of a key ``entity_class_for_key`` recognised (so both parse)."""
-    sort_key = match_sort_key(entity_class.SORT_KEY, sk)
-    return {"image_id": cast("str", image_id_from_pk(pk)), **cast("Mapping[str, KeyValue]", sort_key)}
+def _ignored(record: StreamRecord, pk: str, sk: str) -> IgnoredRecord:
+    if image_id_from_pk(pk) is None:
+        return IgnoredRecord(record, f"PK {pk!r} is not an IMAGE#<uuid> item")
+    near_miss = unrecognised_key(pk, sk)
+    if near_miss is not None:
+        return IgnoredRecord(record, f"PK {pk!r}: {near_miss}", unrecognised=True)
+    return IgnoredRecord(record, f"SK {sk!r} is no known entity's key")
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _recognise_key(pk: str, sk: str) -> tuple[type[Entity] | None, dict[str, KeyValue] | None]:
+    """The entity class of a key and its values (``image_id`` and the sort-key fields), or Nones.
+
+    Cached, like the key parsers under it: a receipt's items change together, so keys repeat within a
+    batch. The values are shared by every record of the key and never mutated (``entity_data`` copies)."""
+    entity_class = entity_class_for_key(pk, sk)
+    if entity_class is None:
+        return None, None
+    sort_key = cast("Mapping[str, KeyValue]", match_sort_key(entity_class.SORT_KEY, sk))
+    return entity_class, {"image_id": cast("str", image_id_from_pk(pk)), **sort_key}
+
+
+def forget_recognised_keys() -> None:
+    """Empty the key caches of the stream stage (a benchmark measuring a fresh process)."""
+    _recognise_key.cache_clear()
+    image_id_from_pk.cache_clear()
+    match_sort_key.cache_clear()
 
 
 _EVENT_NAMES = frozenset(_IMAGES_NEEDED)
