@@ -13,8 +13,9 @@ from receipt_compaction.state import ReceiptKey
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from receipt_compaction.chroma_ids import CollectionName
     from receipt_compaction.entities import CompactionRun
-    from receipt_compaction.harness.pipeline import DrainReport, LocalPipeline
+    from receipt_compaction.harness.pipeline import DrainReport, LocalPipeline, SnapshotView
 
 __all__ = ["ScenarioContext", "StageFailure"]
 
@@ -39,8 +40,22 @@ class ScenarioContext:
     runs: dict[str, CompactionRun] = field(default_factory=dict)
     last_report: DrainReport | None = None
     crashed: str | None = None
-    pointers_before_drain: dict[str, str | None] = field(default_factory=dict)
+    drained: bool = False
+    """Whether a ``drain`` stage ran: ``expect_snapshot``'s ``version`` is about the last one."""
     _armed: list[AbstractContextManager[Any]] = field(default_factory=list)
+    _snapshots: dict[str, SnapshotView] = field(default_factory=dict)
+
+    # -- snapshots ------------------------------------------------------------------------------------------
+
+    def snapshot(self, collection: CollectionName) -> SnapshotView | None:
+        """The version the pointer names now (None before the first publish), downloaded once per version:
+        the checks of one scenario only read it."""
+        try:
+            view = self.pipeline.latest_snapshot(collection, reuse=self._snapshots.get(collection))
+        except LookupError:
+            return None
+        self._snapshots[collection] = view
+        return view
 
     # -- receipts -------------------------------------------------------------------------------------------
 
