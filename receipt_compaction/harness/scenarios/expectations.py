@@ -31,7 +31,7 @@ def run_expect_snapshot(context: ScenarioContext, arguments: Mapping[str, Any]) 
         snapshot = context.pipeline.latest_snapshot(collection)  # raises: nothing has been published
     ids = [context.embedding_id(reference) for reference in arguments.get("ids", [])]
     where = _where(context, arguments)
-    found = snapshot.get(ids=ids or None, where=where)
+    found = context.read(snapshot, ids=ids or None, where=where)
     if ids:
         missing = sorted(set(ids) - set(found["ids"]))
         if missing:
@@ -45,7 +45,7 @@ def run_expect_snapshot(context: ScenarioContext, arguments: Mapping[str, Any]) 
     for embedding_id, metadata in zip(found["ids"], found["metadatas"], strict=True):
         _expect_metadata(embedding_id, metadata or {}, arguments.get("metadata", {}))
     absent = [context.embedding_id(reference) for reference in arguments.get("absent", [])]
-    present = snapshot.get(ids=absent)["ids"] if absent else []
+    present = context.read(snapshot, ids=absent)["ids"] if absent else []
     if present:
         raise StageFailure(f"ids that should be gone are still in {collection}", expected=[], actual=present)
 
