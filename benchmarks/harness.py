@@ -159,8 +159,12 @@ def _run_scenarios(
                 wall, work, calls = _run_once(scenario, clients, environ, Path(scratch), timing)
                 walls.append(wall)
                 raws.append(replay(work, clients, Path(scratch)))
-            runs.append(
-                ScenarioRun(scenario.name, statistics.median(walls), statistics.median(raws), work, calls)
+            run = ScenarioRun(scenario.name, statistics.median(walls), statistics.median(raws), work, calls)
+            runs.append(run)
+            print(  # progress: a long run that is stopped still says what it measured
+                f"P1 {lane}: {run.name}: {run.wall:.3f} s, raw {run.raw:.3f} s, {run.calls.summary()}",
+                file=sys.stderr,
+                flush=True,
             )
     return runs
 
@@ -201,12 +205,12 @@ def _summary_rows(runs: list[ScenarioRun], lane: str, repeat: int) -> list[Row]:
         ),
         Row(
             "P1",
-            f"{lane}: median scenario (goal <= {MEDIAN_GOAL:g} s on moto)",
+            f"{lane}: median scenario" + (f" (goal <= {MEDIAN_GOAL:g} s)" if lane == "moto" else ""),
             median,
             "s",
             median_raw,
             "median raw work",
-            note="holds" if median <= MEDIAN_GOAL else "misses",
+            note=("holds" if median <= MEDIAN_GOAL else "misses") if lane == "moto" else "",
         ),
     ]
 
