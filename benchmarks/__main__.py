@@ -98,10 +98,10 @@ def _scenarios_and_gate(args: argparse.Namespace, lane: str) -> list[Row]:
     gate with ``-n 2``. Lanes other than moto give their summary rows only, from ``--lane-repeat`` runs."""
     scenarios = shipped_scenarios(REPO / "scenarios")
     moto = lane == "moto"
-    if args.quick:  # the gate takes a minute or more: not for a smoke run
-        return measure_scenarios(scenarios[:2], repeat=1, lane=lane, each=moto)
     repeat = args.repeat if moto else args.lane_repeat
     try:
+        if args.quick:  # the gate takes a minute or more: not for a smoke run
+            return measure_scenarios(scenarios[:2], repeat=1, lane=lane, each=moto)
         rows = measure_scenarios(scenarios, repeat=repeat, lane=lane, each=moto)
     except BackendUnavailable as error:
         _say(f"P1 {lane}: skipped, the backend cannot start here: {error}")
