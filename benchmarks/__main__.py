@@ -3,9 +3,11 @@
     python -m benchmarks                  # every section at the default sizes (a few minutes here)
     python -m benchmarks --only P2,P4     # some sections
     python -m benchmarks --quick          # tiny sizes: checks that everything runs, measures little
+    python -m benchmarks --only P1 --lanes moto   # P1 on the embedded backend only
 
 Every figure sits beside a baseline measured in the same run, because machines are shared and noisy.
-P1 runs on the embedded moto backend (the harness as users run it); P3, P4, P5 and the compaction memory on
+P1 runs on the embedded moto backend (the harness as users run it), then on DynamoDB Local and LocalStack
+(``--lanes``: their rows are labelled by lane); P3, P4, P5 and the compaction memory on
 a moto server in a process of its own, so the server's work does not compete with the measured code for
 the interpreter lock (S3 and DynamoDB never run inside a Lambda's process); P3 also on DynamoDB Local
 (``--no-dynamodb-local`` skips it), whose Query costs what DynamoDB's does rather than a table scan.
@@ -19,11 +21,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from benchmarks.compaction_grid import measure_compaction_grid
 from benchmarks.delta_reads import measure_delta_reads
 from benchmarks.harness import (
+    LANES,
     REGION,
     REPO,
     measure_gate,
@@ -37,6 +41,7 @@ from benchmarks.report import Results, Row
 from benchmarks.snapshots import measure_snapshots
 from benchmarks.stream_stage import measure_stream_stage
 from receipt_compaction.aws import AwsClients
+from receipt_compaction.harness.backends import BackendUnavailable
 from receipt_compaction.harness.backends.dynamodb_local import DynamoDBLocalExecutor
 
 SECTIONS = ("P1", "P2", "P3", "P4", "P5", "memory")
@@ -97,19 +102,33 @@ def _plan(
         plan.append(("P3 on DynamoDB Local", lambda: _on_dynamodb_local(args, scratch)))
     if "p1" in only:
         plan.append(("P1 moto start-up", lambda: measure_startup(repeat=args.repeat)))
-        plan.append(("P1 scenarios, then the whole gate", lambda: _scenarios_and_gate(args)))
+        for lane in args.lanes:
+            plan.append(
+                (f"P1 {lane}: scenarios, then the whole gate", partial(_scenarios_and_gate, args, lane))
+            )
     if "memory" in only and not args.quick:
         plan.append(("gate against a moto server process (memory)", measure_gate_on_moto_process))
     return plan
 
 
-def _scenarios_and_gate(args: argparse.Namespace) -> list[Row]:
-    """Each shipped scenario, then the gate against the sum of their medians (the last scenario row)."""
+def _scenarios_and_gate(args: argparse.Namespace, lane: str) -> list[Row]:
+    """Each shipped scenario on ``lane``, then the gate against the sum of their medians; on moto also the
+    gate with ``-n 2``. Lanes other than moto give their summary rows only, from ``--lane-repeat`` runs."""
     scenarios = shipped_scenarios(REPO / "scenarios")
-    if args.quick:
-        return measure_scenarios(scenarios[:2], repeat=1)  # the gate takes a minute: not for a smoke run
-    rows = measure_scenarios(scenarios, repeat=args.repeat)
-    return rows + measure_gate(rows[-1].value)
+    moto = lane == "moto"
+    repeat = args.repeat if moto else args.lane_repeat
+    try:
+        if args.quick:  # the gate takes a minute or more: not for a smoke run
+            return measure_scenarios(scenarios[:2], repeat=1, lane=lane, each=moto)
+        rows = measure_scenarios(scenarios, repeat=repeat, lane=lane, each=moto)
+    except BackendUnavailable as error:
+        _say(f"P1 {lane}: skipped, the backend cannot start here: {error}")
+        return []
+    total = next(row.value for row in rows if row.measure.endswith("all scenarios, sum of medians"))
+    rows += measure_gate(total, lane=lane)
+    if moto:
+        rows += measure_gate(total, lane=lane, workers=2)
+    return rows
 
 
 def _on_moto_process(args: argparse.Namespace, only: set[str], scratch: Path) -> list[Row]:
@@ -172,6 +191,14 @@ def _quick(args: argparse.Namespace) -> None:
     args.memory_words, args.memory_messages = 200, 10
 
 
+def _lanes(text: str) -> list[str]:
+    lanes = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(lanes) - set(LANES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown lane {', '.join(unknown)}: choose from {', '.join(LANES)}")
+    return lanes
+
+
 def _sizes(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
@@ -201,6 +228,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot-dimension", type=int, default=64, help="P4/P5: embedding dimension")
     parser.add_argument("--memory-words", type=int, default=5000, help="memory: collection size")
     parser.add_argument("--memory-messages", type=int, default=300, help="memory: messages in the invocation")
+    parser.add_argument(
+        "--lanes",
+        type=_lanes,
+        default=list(LANES),
+        help=f"P1: the backends to measure on, comma-separated (default: {','.join(LANES)})",
+    )
+    parser.add_argument(
+        "--lane-repeat", type=int, default=1, help="P1: runs per scenario on the lanes other than moto"
+    )
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results", help="where latest.md/.json go"
     )

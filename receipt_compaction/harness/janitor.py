@@ -11,21 +11,22 @@ import logging
 import re
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName
 from receipt_compaction.harness.resources import (
     create_bucket,
     create_queue,
-    create_table,
+    create_stream_table,
     empty_and_delete_bucket,
     queue_arn,
+    sibling_queue_arn,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from pathlib import Path
 
     from receipt_compaction.aws import AwsClients
@@ -92,6 +93,10 @@ class PipelineResources:
     bucket: str
     efs_root: Path
     work_dir: Path
+    queue_arns: Mapping[str, str] = field(default_factory=dict)
+    """ARN by queue URL, as known when the queues were made (an event source needs its queue's ARN)."""
+    stream_description: Mapping[str, Any] | None = None
+    """The ``DescribeStream`` answer that found the new stream ENABLED: a reader starts from its shards."""
 
     def environ(self) -> dict[str, str]:
         """The variables both handlers read (DESIGN §4), pointing at these resources."""
@@ -157,22 +162,26 @@ def _create(
 ) -> PipelineResources:
     prefix = options.unique_prefix()
     table = f"{prefix}-receipts"
-    stream_arn = create_table(clients.dynamodb, table, streams=clients.dynamodbstreams)
+    stream_arn, description = create_stream_table(clients.dynamodb, table, streams=clients.dynamodbstreams)
     undo.append((f"table {table}", lambda: clients.dynamodb.delete_table(TableName=table)))
     dlqs: dict[CollectionName, str] = {}
     queues: dict[CollectionName, str] = {}
+    arns: dict[str, str] = {}
     for collection in COLLECTIONS:
         dlq = dlqs[collection] = create_queue(clients.sqs, f"{prefix}-{collection}-dlq", fifo=options.fifo)
         undo.append((f"queue {dlq}", partial(clients.sqs.delete_queue, QueueUrl=dlq)))
+        # One GetQueueAttributes for the first queue; the others share its account and region.
+        arns[dlq] = sibling_queue_arn(next(iter(arns.values())), dlq) if arns else queue_arn(clients.sqs, dlq)
         queue = queues[collection] = create_queue(
             clients.sqs,
             f"{prefix}-{collection}",
             fifo=options.fifo,
-            dead_letter_arn=queue_arn(clients.sqs, dlq),
+            dead_letter_arn=arns[dlq],
             max_receives=options.max_receives,
             visibility_timeout=options.visibility_timeout,
         )
         undo.append((f"queue {queue}", partial(clients.sqs.delete_queue, QueueUrl=queue)))
+        arns[queue] = sibling_queue_arn(arns[dlq], queue)
     on_failure = create_queue(clients.sqs, f"{prefix}-stream-failures")
     undo.append((f"queue {on_failure}", lambda: clients.sqs.delete_queue(QueueUrl=on_failure)))
     bucket = f"{prefix}-chroma"
@@ -192,4 +201,6 @@ def _create(
         bucket=bucket,
         efs_root=efs_root,
         work_dir=work_dir,
+        queue_arns=arns,
+        stream_description=description,
     )

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from receipt_compaction.harness.event_sources import (
     StreamSourceSettings,
     failure_message,
 )
+from receipt_compaction.harness.handler_writes import HandlerWrites, observe_handler_writes
 from receipt_compaction.harness.lambda_runtime import with_environment
 from receipt_compaction.harness.seeding import receipt_entities
 from receipt_compaction.harness.settings import drain_timing
@@ -56,6 +58,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_INVOCATIONS = 10_000
+BATCH_WRITE_ITEMS = 25
+"""The most items one ``BatchWriteItem`` call takes."""
+BATCH_WRITE_ATTEMPTS = 8
 FIRST_IDLE_PAUSE = 0.01
 MAX_IDLE_PAUSE = 0.25
 """Between passes that found nothing, the driver waits 0, then 10 ms doubling up to 250 ms (an event source
@@ -155,6 +160,7 @@ class LocalPipeline:
             on_failure=self._send_to_on_failure,
             region=self.resources.region,
             settings=self.stream_settings,
+            description=self.resources.stream_description,
         )
         self._queues = [
             QueueSource(
@@ -163,9 +169,16 @@ class LocalPipeline:
                 with_environment(compaction.lambda_handler, self.environ),
                 name=collection,
                 region=self.resources.region,
+                queue_arn=self.resources.queue_arns.get(self.resources.queue_urls[collection]),
+                on_first_release=partial(self._first_release, collection),
             )
             for collection in COLLECTIONS
         ]
+        self.last_writes = HandlerWrites(self.resources.bucket, self.resources.on_failure_url)
+        """What the handlers wrote during the last drain (kept when it raised, e.g. a simulated crash)."""
+        self._dlq_before: dict[CollectionName, int] = {}
+        self._to_poll: set[str] = set(self.resources.queue_urls.values())
+        self._sends_seen: dict[str, int] = {}
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -188,8 +201,13 @@ class LocalPipeline:
         return self.seed_receipts([spec])[0]
 
     def seed_receipts(self, receipts: Sequence[ReceiptSpec]) -> list[SeededReceipt]:
-        """Seed several receipts with one drain for all of them."""
-        states = [self._write_receipt(spec) for spec in receipts]
+        """Seed several receipts with one drain for all of them: their items in ``BatchWriteItem`` calls, then
+        a delta of each, as ``seed_receipt`` makes one."""
+        self.put_many([entity for spec in receipts for entity in self._receipt_entities(spec)])
+        states = [
+            self.produce_delta(ReceiptKey(spec.image_id, spec.receipt_id), f"seed-{uuid.uuid4().hex[:12]}")[0]
+            for spec in receipts
+        ]
         report = self.drain()
         return [
             SeededReceipt(
@@ -206,19 +224,35 @@ class LocalPipeline:
             for state in states
         ]
 
-    def _write_receipt(self, spec: ReceiptSpec) -> ReceiptState:
-        entities = receipt_entities(
+    def put_many(self, entities: Sequence[Entity]) -> None:
+        """Write the entities in ``BatchWriteItem`` calls of up to 25 items (INSERTs or MODIFYs, like
+        ``put``), retrying what DynamoDB leaves unprocessed."""
+        # One request per key (BatchWriteItem refuses a key twice); the last write of a key wins, as puts do.
+        unique = list({json.dumps(e.key(), sort_keys=True): e for e in entities}.values())
+        for start in range(0, len(unique), BATCH_WRITE_ITEMS):
+            batch = unique[start : start + BATCH_WRITE_ITEMS]
+            puts = [{"PutRequest": {"Item": entity.to_item()}} for entity in batch]
+            requests: Any = {self.resources.table_name: puts}
+            for _ in range(BATCH_WRITE_ATTEMPTS):
+                requests = self.clients.dynamodb.batch_write_item(RequestItems=requests).get(
+                    "UnprocessedItems"
+                )
+                if not requests:
+                    break
+            else:
+                raise RuntimeError(
+                    f"BatchWriteItem left items of {self.resources.table_name} unprocessed after "
+                    f"{BATCH_WRITE_ATTEMPTS} attempts: {requests}"
+                )
+
+    @staticmethod
+    def _receipt_entities(spec: ReceiptSpec) -> list[Entity]:
+        return receipt_entities(
             image_id=spec.image_id,
             receipt_id=spec.receipt_id,
             lines=spec.lines,
             merchant_name=spec.merchant_name,
         )
-        for entity in entities:
-            self.put(entity)
-        state, _ = self.produce_delta(
-            ReceiptKey(spec.image_id, spec.receipt_id), f"seed-{uuid.uuid4().hex[:12]}"
-        )
-        return state
 
     def produce_delta(
         self, key: ReceiptKey, run_id: str, layout: DeltaLayout = "tarball"
@@ -226,7 +260,10 @@ class LocalPipeline:
         """Embed the receipt's current state into a delta and write its PENDING CompactionRun, as the
         embedding producer does; returns the state embedded and the run."""
         state = load_receipt_state(self.clients.dynamodb, self.resources.table_name, key)
-        run = produce_delta(
+        return state, self._produce(state, run_id, layout)
+
+    def _produce(self, state: ReceiptState, run_id: str, layout: DeltaLayout) -> CompactionRun:
+        return produce_delta(
             state,
             run_id=run_id,
             clients=self.clients,
@@ -235,7 +272,6 @@ class LocalPipeline:
             embedder=self.embedder,
             layout=layout,
         )
-        return state, run
 
     # -- draining -----------------------------------------------------------------------------------------
 
@@ -250,19 +286,25 @@ class LocalPipeline:
         quiet period, every shard is caught up and the queues are empty. Returns what happened; raises
         ``DrainDeadlineExceeded`` at the deadline. ``quiet_period`` and ``deadline`` override the pipeline's
         for this drain."""
-        before_versions = {c: set(self._store(c).versions()) for c in COLLECTIONS}
-        before_dlq = {c: self._queue_depth(self.resources.dlq_urls[c]) for c in COLLECTIONS}
+        # A DLQ is read only for a queue whose source has given a message back: before that SQS cannot have
+        # moved one there. A queue that gives back its first message during this drain is read just then.
+        self._dlq_before = {
+            collection: self._queue_depth(self.resources.dlq_urls[collection])
+            for collection, queue in zip(COLLECTIONS, self._queues, strict=True)
+            if queue.released
+        }
         records_before = self._stream.records_read
-        on_failure_before = self._queue_depth(self.resources.on_failure_url)
         first_before = {queue.name: queue.first_deliveries for queue in self._queues}
         invocations: list[Invocation] = []
         started = time.monotonic()
-        self._run_until_quiet(
-            invocations,
-            max_invocations=max_invocations,
-            quiet_period=self.quiet_period if quiet_period is None else quiet_period,
-            deadline=self.drain_deadline if deadline is None else deadline,
-        )
+        writes = self.last_writes = HandlerWrites(self.resources.bucket, self.resources.on_failure_url)
+        with observe_handler_writes(writes):
+            self._run_until_quiet(
+                invocations,
+                max_invocations=max_invocations,
+                quiet_period=self.quiet_period if quiet_period is None else quiet_period,
+                deadline=self.drain_deadline if deadline is None else deadline,
+            )
         logger.debug(
             "drain: %d records, %d invocations in %.3f s",
             self._stream.records_read - records_before,
@@ -276,14 +318,15 @@ class LocalPipeline:
             invocations=tuple(invocations),
             batch_item_failures=tuple(f for invocation in invocations for f in invocation.failures),
             dlq_arrivals={
-                c: self._queue_depth(self.resources.dlq_urls[c]) - before_dlq[c] for c in COLLECTIONS
+                c: self._queue_depth(self.resources.dlq_urls[c]) - self._dlq_before[c]
+                if c in self._dlq_before
+                else 0
+                for c in COLLECTIONS
             },
             # One message per record, from the event source (retries exhausted) or the stream handler (a
             # record that can never be sent): both are the stream's on-failure destination.
-            on_failure_arrivals=self._queue_depth(self.resources.on_failure_url) - on_failure_before,
-            published_versions={
-                c: tuple(sorted(set(self._store(c).versions()) - before_versions[c])) for c in COLLECTIONS
-            },
+            on_failure_arrivals=writes.on_failure_messages,
+            published_versions={c: writes.published_versions(c) for c in COLLECTIONS},
         )
         self.reports.append(report)
         return report
@@ -294,6 +337,8 @@ class LocalPipeline:
         started = last_activity = time.monotonic()
         pauses = _idle_pauses()
         self._stream.restart_quiet()
+        self._to_poll = {queue.queue_url for queue in self._queues}  # sent to since the last drain?
+        self._sends_seen = {}
         while True:
             active = self._pass(invocations, max_invocations)
             now = time.monotonic()
@@ -314,15 +359,29 @@ class LocalPipeline:
                 time.sleep(min(next(pauses), max(0.0, started + deadline - now)))
 
     def _pass(self, invocations: list[Invocation], max_invocations: int) -> bool:
-        """Read the stream once and run every source until it has nothing; True if anything happened."""
+        """Read the stream once and run every source until it has nothing; True if anything happened.
+
+        A queue is received from only when something may have reached it since it last answered empty: at
+        the start of a drain, after SQS accepted a handler's message for it, and after the settling check
+        found messages on it (a receive that missed them, or messages not visible yet)."""
         arrived = self._stream.read()
         progressed = self._run(self._stream.invoke_once, invocations, max_invocations)
         for queue in self._queues:
-            progressed |= self._run(queue.invoke_once, invocations, max_invocations)
+            sent = self.last_writes.messages_sent[queue.queue_url]
+            if queue.queue_url in self._to_poll or sent != self._sends_seen.get(queue.queue_url, 0):
+                self._to_poll.discard(queue.queue_url)
+                self._sends_seen[queue.queue_url] = sent
+                progressed |= self._run(queue.invoke_once, invocations, max_invocations)
         return bool(arrived) or progressed
 
     def _settled(self) -> bool:
-        return self._stream.caught_up() and not self._in_flight()
+        if not self._stream.caught_up():
+            return False
+        if self._stream.in_flight():
+            return False
+        busy = {queue.queue_url for queue in self._queues if queue.in_flight()}
+        self._to_poll |= busy
+        return not busy
 
     def _deadline_message(
         self, *, deadline: float, quiet_period: float, invocations: int, idle_for: float
@@ -359,14 +418,19 @@ class LocalPipeline:
 
     # -- reading ------------------------------------------------------------------------------------------
 
-    def latest_snapshot(self, collection: CollectionName) -> SnapshotView:
-        """Download the version the pointer names into a fresh directory, checking every sha256."""
+    def latest_snapshot(
+        self, collection: CollectionName, *, reuse: SnapshotView | None = None
+    ) -> SnapshotView:
+        """Download the version the pointer names into a fresh directory, checking every sha256; when the
+        pointer still names ``reuse``'s version, return ``reuse`` instead (one read of the pointer)."""
         store = self._store(collection)
         pointer = store.read_pointer()
         if pointer is None:
             raise LookupError(
                 f"no {collection!r} snapshot has been published in s3://{self.resources.bucket}"
             )
+        if reuse is not None and (reuse.collection, reuse.version_id) == (collection, pointer.version_id):
+            return reuse
         target = self.resources.work_dir / f"snapshot-{collection}-{uuid.uuid4().hex[:8]}"
         store.restore(pointer.version_id, target)
         return SnapshotView(collection, pointer.version_id, target)
@@ -387,6 +451,11 @@ class LocalPipeline:
             self.clients.sqs.send_message(
                 QueueUrl=self.resources.on_failure_url, MessageBody=failure_message([record], reason)
             )
+            self.last_writes.count_on_failure(1)
+
+    def _first_release(self, collection: CollectionName) -> None:
+        """A queue source is about to give back its first message: its DLQ cannot have changed before."""
+        self._dlq_before.setdefault(collection, self._queue_depth(self.resources.dlq_urls[collection]))
 
 
 def _idle_pauses() -> Iterator[float]:

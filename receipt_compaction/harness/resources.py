@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -18,6 +18,7 @@ __all__ = [
     "create_table",
     "empty_and_delete_bucket",
     "queue_arn",
+    "sibling_queue_arn",
     "wait_for_stream",
 ]
 
@@ -25,7 +26,16 @@ __all__ = [
 def create_table(dynamodb: DynamoDBClient, name: str, *, streams: DynamoDBStreamsClient | None = None) -> str:
     """A PK/SK table with a NEW_AND_OLD_IMAGES stream; returns the stream ARN once the table is ACTIVE and,
     given a streams client, its stream ENABLED (pass one whenever anything will read the stream)."""
-    dynamodb.create_table(
+    return create_stream_table(dynamodb, name, streams=streams)[0]
+
+
+def create_stream_table(
+    dynamodb: DynamoDBClient, name: str, *, streams: DynamoDBStreamsClient | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """``create_table``, and the stream's ``DescribeStream`` answer that found it ENABLED (None without a
+    streams client): a reader can start from its shards instead of asking again. A table CreateTable already
+    reports ACTIVE (moto, DynamoDB Local) is not described again."""
+    created = dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
         AttributeDefinitions=[
@@ -34,23 +44,28 @@ def create_table(dynamodb: DynamoDBClient, name: str, *, streams: DynamoDBStream
         ],
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    stream_arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
-    if streams is not None:
-        wait_for_stream(streams, stream_arn)
-    return stream_arn
+    )["TableDescription"]
+    stream_arn = created.get("LatestStreamArn")
+    if created.get("TableStatus") != "ACTIVE" or not stream_arn:
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        stream_arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    description = wait_for_stream(streams, stream_arn) if streams is not None else None
+    return stream_arn, description
 
 
-def wait_for_stream(streams: DynamoDBStreamsClient, stream_arn: str, *, timeout: float = 60.0) -> None:
+def wait_for_stream(
+    streams: DynamoDBStreamsClient, stream_arn: str, *, timeout: float = 60.0
+) -> dict[str, Any]:
     """Wait until the stream is ENABLED: records written while it is still ENABLING can be dropped
-    (LocalStack's Kinesis-backed streams drop them), so nothing may be written before."""
+    (LocalStack's Kinesis-backed streams drop them), so nothing may be written before. Returns that
+    ``DescribeStream`` answer's ``StreamDescription`` (its first page of shards)."""
     deadline = time.monotonic() + timeout
     status = "unknown"
     while time.monotonic() < deadline:
-        status = streams.describe_stream(StreamArn=stream_arn, Limit=1)["StreamDescription"]["StreamStatus"]
+        description: dict[str, Any] = dict(streams.describe_stream(StreamArn=stream_arn)["StreamDescription"])
+        status = description["StreamStatus"]
         if status == "ENABLED":
-            return
+            return description
         time.sleep(0.05)
     raise TimeoutError(f"the stream {stream_arn} is still {status} after {timeout:.0f} s")
 
@@ -79,6 +94,12 @@ def create_queue(
 
 def queue_arn(sqs: SQSClient, queue_url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def sibling_queue_arn(known_arn: str, queue_url: str) -> str:
+    """The ARN of the queue at ``queue_url`` from the ARN of another queue of the same account and region
+    (``arn:aws:sqs:{region}:{account}:{name}``; a URL ends with the queue's name), without asking SQS."""
+    return f"{known_arn.rsplit(':', 1)[0]}:{queue_url.rstrip('/').rsplit('/', 1)[-1]}"
 
 
 def create_bucket(s3: S3Client, name: str, region: str) -> None:

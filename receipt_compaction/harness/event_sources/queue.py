@@ -5,6 +5,7 @@ and the queue's own redrive policy moves poison messages to its DLQ."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
@@ -29,6 +30,8 @@ class QueueSource:
         batch_size: int = 10,
         retry_after: int = 0,
         region: str,
+        queue_arn: str | None = None,
+        on_first_release: Callable[[], None] | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -38,9 +41,17 @@ class QueueSource:
         self.retry_after = retry_after
         self.region = region
         self.first_deliveries = 0
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        self.queue_arn = (
+            queue_arn
+            or sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+        )
+        self.released = False
+        """Whether this source ever gave a message back undeleted (failed, or its invocation died): until
+        then no message of the queue has a receive it did not finish, so SQS can have moved none to a DLQ."""
+        self.on_first_release = on_first_release
+        """Called once, just before the first message is given back (and so before any redrive can follow)."""
 
     def in_flight(self) -> bool:
         return any(self.depth())
@@ -97,6 +108,10 @@ class QueueSource:
     def _settle(self, messages: list[Any], failed: set[str]) -> None:
         done = [m for m in messages if m["MessageId"] not in failed]
         again = [m for m in messages if m["MessageId"] in failed]
+        if again and not self.released:
+            if self.on_first_release is not None:
+                self.on_first_release()
+            self.released = True
         if done:
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,

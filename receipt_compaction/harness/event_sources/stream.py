@@ -5,7 +5,8 @@ One shard reader (``ShardReader``) serves both the event source and ``read_strea
 AWS's streams must be read, not the way one emulator happens to answer:
 
 - ``DescribeStream`` is paged (``LastEvaluatedShardId``) and called only when the shard set may have changed:
-  at the start, when a shard closes, and while no shard is known.
+  at the start (unless the caller hands over a complete listing it just read), when a shard closes, and while
+  no shard is known.
 - A shard is read while a ``NextShardIterator`` exists. An empty page does not end it: real streams answer
   empty pages in the middle of a shard. Each pass reads at most ``empty_pages_per_pass`` consecutive empty
   pages per shard, then moves on and comes back on the next pass; a shard counts as caught up after
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,7 @@ class ShardReader:
         stream_arn: str,
         *,
         settings: StreamSourceSettings | None = None,
+        description: Mapping[str, Any] | None = None,
     ) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
@@ -136,6 +138,9 @@ class ShardReader:
         self._shards: dict[str, Shard] = {}
         self._retired: set[str] = set()
         self._describe_needed = True
+        if description is not None and not description.get("LastEvaluatedShardId"):
+            self._add_shards(description)  # a complete listing just read: no DescribeStream to start
+            self._describe_needed = not self._shards
 
     @property
     def shards(self) -> tuple[Shard, ...]:
@@ -200,13 +205,16 @@ class ShardReader:
                 response = self.streams.describe_stream(StreamArn=self.stream_arn, ExclusiveStartShardId=last)
             self.describe_calls += 1
             description = response["StreamDescription"]
-            for listed in description.get("Shards", []):
-                shard_id = listed["ShardId"]
-                if shard_id not in self._shards and shard_id not in self._retired:
-                    self._shards[shard_id] = Shard(shard_id, listed.get("ParentShardId"))
+            self._add_shards(description)
             last = description.get("LastEvaluatedShardId")
             if not last:
                 return
+
+    def _add_shards(self, description: Mapping[str, Any]) -> None:
+        for listed in description.get("Shards", []):
+            shard_id = listed["ShardId"]
+            if shard_id not in self._shards and shard_id not in self._retired:
+                self._shards[shard_id] = Shard(shard_id, listed.get("ParentShardId"))
 
     def _retire_finished(self) -> None:
         for shard in list(self._shards.values()):
@@ -349,6 +357,7 @@ class StreamSource:
         on_failure: Callable[[list[dict[str, Any]], str], None],
         region: str,
         settings: StreamSourceSettings | None = None,
+        description: Mapping[str, Any] | None = None,
     ) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
@@ -356,7 +365,7 @@ class StreamSource:
         self.on_failure = on_failure
         self.region = region
         self.settings = settings or StreamSourceSettings()
-        self.reader = ShardReader(streams, stream_arn, settings=self.settings)
+        self.reader = ShardReader(streams, stream_arn, settings=self.settings, description=description)
         self.records_read = 0
         self._attempts: dict[str, int] = {}
         self._limits: dict[str, int] = {}

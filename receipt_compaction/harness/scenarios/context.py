@@ -8,13 +8,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.chroma_ids import line_embedding_id, word_embedding_id
+from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.state import ReceiptKey
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+    from pathlib import Path
 
+    from chromadb.api.models.Collection import Collection
+
+    from receipt_compaction.chroma_ids import CollectionName
     from receipt_compaction.entities import CompactionRun
-    from receipt_compaction.harness.pipeline import DrainReport, LocalPipeline
+    from receipt_compaction.harness.pipeline import DrainReport, LocalPipeline, SnapshotView
 
 __all__ = ["ScenarioContext", "StageFailure"]
 
@@ -39,8 +44,39 @@ class ScenarioContext:
     runs: dict[str, CompactionRun] = field(default_factory=dict)
     last_report: DrainReport | None = None
     crashed: str | None = None
-    pointers_before_drain: dict[str, str | None] = field(default_factory=dict)
+    drained: bool = False
+    """Whether a ``drain`` stage ran: ``expect_snapshot``'s ``version`` is about the last one."""
     _armed: list[AbstractContextManager[Any]] = field(default_factory=list)
+    _snapshots: dict[str, SnapshotView] = field(default_factory=dict)
+    _open: dict[Path, Collection] = field(default_factory=dict)
+    _closing: ExitStack = field(default_factory=ExitStack)
+
+    # -- snapshots ------------------------------------------------------------------------------------------
+
+    def snapshot(self, collection: CollectionName) -> SnapshotView | None:
+        """The version the pointer names now (None before the first publish), downloaded once per version:
+        the checks of one scenario only read it."""
+        try:
+            view = self.pipeline.latest_snapshot(collection, reuse=self._snapshots.get(collection))
+        except LookupError:
+            return None
+        self._snapshots[collection] = view
+        return view
+
+    def read(
+        self, view: SnapshotView, *, ids: list[str] | None = None, where: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``view.get``, on a client opened once per downloaded version and kept until ``close``."""
+        if view.path not in self._open:
+            client = self._closing.enter_context(open_chroma(view.path))
+            self._open[view.path] = open_collection(client, view.collection)
+        found = self._open[view.path].get(ids=ids, where=where, include=["documents", "metadatas"])
+        return dict(found)
+
+    def close(self) -> None:
+        """Close the snapshot clients ``read`` opened (the run is over)."""
+        self._open.clear()
+        self._closing.close()
 
     # -- receipts -------------------------------------------------------------------------------------------
 

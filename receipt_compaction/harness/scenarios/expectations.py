@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.entities import CompactionRun
 from receipt_compaction.harness.scenarios.context import ScenarioContext, StageFailure
-from receipt_compaction.harness.scenarios.draining import current_pointer
 from receipt_compaction.harness.scenarios.writing import current_entity
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from receipt_compaction.harness.pipeline import SnapshotView
 
 __all__ = [
     "run_expect_batch_failures",
@@ -23,12 +24,14 @@ __all__ = [
 
 def run_expect_snapshot(context: ScenarioContext, arguments: Mapping[str, Any]) -> None:
     collection = arguments["collection"]
+    snapshot = context.snapshot(collection)
     if "version" in arguments:
-        _expect_version(context, collection, arguments["version"])
-    snapshot = context.pipeline.latest_snapshot(collection)
+        _expect_version(context, collection, arguments["version"], snapshot)
+    if snapshot is None:
+        snapshot = context.pipeline.latest_snapshot(collection)  # raises: nothing has been published
     ids = [context.embedding_id(reference) for reference in arguments.get("ids", [])]
     where = _where(context, arguments)
-    found = snapshot.get(ids=ids or None, where=where)
+    found = context.read(snapshot, ids=ids or None, where=where)
     if ids:
         missing = sorted(set(ids) - set(found["ids"]))
         if missing:
@@ -42,7 +45,7 @@ def run_expect_snapshot(context: ScenarioContext, arguments: Mapping[str, Any]) 
     for embedding_id, metadata in zip(found["ids"], found["metadatas"], strict=True):
         _expect_metadata(embedding_id, metadata or {}, arguments.get("metadata", {}))
     absent = [context.embedding_id(reference) for reference in arguments.get("absent", [])]
-    present = snapshot.get(ids=absent)["ids"] if absent else []
+    present = context.read(snapshot, ids=absent)["ids"] if absent else []
     if present:
         raise StageFailure(f"ids that should be gone are still in {collection}", expected=[], actual=present)
 
@@ -64,14 +67,22 @@ def _expect_metadata(embedding_id: str, actual: Mapping[str, Any], expected: Map
         raise StageFailure(f"metadata of {embedding_id} differs", expected=wanted, actual=differing)
 
 
-def _expect_version(context: ScenarioContext, collection: str, expectation: str) -> None:
-    before, now = context.pointers_before_drain.get(collection), current_pointer(context, collection)
-    advanced = now is not None and now != before
+def _expect_version(
+    context: ScenarioContext, collection: str, expectation: str, snapshot: SnapshotView | None
+) -> None:
+    """Advanced: the last drain moved the pointer (a handler's pointer write succeeded; version ids are
+    never reused, so the pointer names another version), or, before any drain, a version is published."""
+    now = snapshot.version_id if snapshot else None
+    if context.drained:
+        advanced = context.pipeline.last_writes.pointer_moved(collection)
+        actual = f"{now} ({'moved' if advanced else 'not moved'} by the last drain)"
+    else:
+        advanced, actual = now is not None, f"{now} (no drain ran yet)"
     if advanced != (expectation == "advanced"):
         raise StageFailure(
             f"the {collection} version should be {expectation}",
-            expected=f"{expectation} from {before}",
-            actual=now,
+            expected=f"{expectation} by the last drain",
+            actual=actual,
         )
 
 

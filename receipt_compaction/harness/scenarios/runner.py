@@ -97,6 +97,14 @@ def _filler(text: str) -> bool:
 def run_scenario(scenario: Scenario, pipeline: LocalPipeline) -> ScenarioContext:
     context = ScenarioContext(scenario.name, pipeline)
     try:
+        _run_stages(context, scenario)
+    finally:
+        context.close()
+    return context
+
+
+def _run_stages(context: ScenarioContext, scenario: Scenario) -> None:
+    try:
         _seed(context, scenario)
     except StageFailure as failure:
         raise _failure(scenario, None, failure) from None
@@ -108,7 +116,6 @@ def run_scenario(scenario: Scenario, pipeline: LocalPipeline) -> ScenarioContext
         except Exception as error:  # a bug, not a failed expectation: the traceback, and where it happened
             error.add_note(f"in stage {stage.name!r} of {scenario.path}:{stage.line}")
             raise
-    return context
 
 
 def _failure(scenario: Scenario, stage: Stage | None, failure: StageFailure) -> ScenarioFailure:
