@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from receipt_compaction.harness.deployment import deployed_settings
 from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
 from receipt_compaction.harness.lambda_events import lambda_sqs_event
 
@@ -26,7 +27,7 @@ class QueueSource:
         handler: Handler,
         *,
         name: str,
-        batch_size: int = 10,
+        batch_size: int | None = None,
         retry_after: int = 0,
         region: str,
     ) -> None:
@@ -34,7 +35,8 @@ class QueueSource:
         self.queue_url = queue_url
         self.handler = handler
         self.name = name
-        self.batch_size = batch_size
+        self.batch_size = deployed_settings().sqs_batch_size if batch_size is None else batch_size
+        """The deployed SQS mapping's BatchSize unless given; above 10, several receives fill a batch."""
         self.retry_after = retry_after
         self.region = region
         self.first_deliveries = 0
@@ -66,13 +68,7 @@ class QueueSource:
         ]
 
     def invoke_once(self) -> Invocation | None:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=0,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = self._receive()
         if not messages:
             return None
         self.first_deliveries += sum(
@@ -93,6 +89,23 @@ class QueueSource:
             raise
         self._settle(messages, failed)
         return Invocation(self.name, len(messages), tuple(sorted(failed)), error)
+
+    def _receive(self) -> list[Any]:
+        """Up to ``batch_size`` messages: ReceiveMessage returns at most 10 a call, as Lambda's poller
+        gathers a larger batch from several."""
+        messages: list[Any] = []
+        while len(messages) < self.batch_size:
+            page = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            messages += page
+            if len(page) < 10:
+                break
+        return messages
 
     def _settle(self, messages: list[Any], failed: set[str]) -> None:
         done = [m for m in messages if m["MessageId"] not in failed]
