@@ -110,18 +110,22 @@ class QueueSource:
     def _settle(self, messages: list[Any], failed: set[str]) -> None:
         done = [m for m in messages if m["MessageId"] not in failed]
         again = [m for m in messages if m["MessageId"] in failed]
-        if done:
+        # SQS takes at most 10 entries a batch call; a batch above 10 (a larger BatchSize) is settled in tens.
+        for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
             )
-        if again:
+        for start in range(0, len(again), 10):
             # Return failed messages explicitly (at once by default) instead of waiting out the visibility
             # timeout; moto's FIFO queues would otherwise redeliver only the last message of the batch.
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_after}
-                    for i, m in enumerate(again)
+                    for i, m in enumerate(again[start : start + 10])
                 ],
             )
