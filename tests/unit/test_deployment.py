@@ -250,34 +250,44 @@ def test_cfn_lint_passes_on_the_template() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+TRANSFORM = """
+import json, sys
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+template, matches = decode(sys.argv[1])
+assert not matches, matches
+template = json.loads(json.dumps(template))
+for resource in template["Resources"].values():  # what `sam build` and `sam deploy` fill in
+    if resource["Type"] == "AWS::Serverless::Function":
+        if resource["Properties"].get("PackageType") == "Image":
+            resource["Properties"]["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/rc:1"
+        else:
+            resource["Properties"]["CodeUri"] = "s3://bucket/stream-processor.zip"
+class NoManagedPolicies:
+    def load(self):
+        return {}
+with open(sys.argv[2], "w") as out:
+    json.dump(transform(template, {}, NoManagedPolicies()), out, indent=1)
+"""
+"""Run by the SAM CLI's own Python (its samtranslator pins a pydantic this project's environment does not
+use): the SAM transform of the template, offline, to CloudFormation JSON."""
+
+
 @pytest.mark.slow
-def test_cfn_lint_passes_on_the_cloudformation_the_sam_transform_makes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """cfn-lint reads SAM resources shallowly; the transformed template has the event source mappings, queue
-    policies and functions as CloudFormation resources, whose every property cfn-lint checks."""
-    decode = pytest.importorskip("cfnlint.decode", reason="pip install cfn-lint").decode
-    transform = pytest.importorskip(
-        "samtranslator.translator.transform", reason="pip install aws-sam-translator"
-    ).transform
+def test_cfn_lint_passes_on_the_cloudformation_the_sam_transform_makes(tmp_path: Path) -> None:
+    """cfn-lint reads SAM resources shallowly; the transformed template has the event source mappings and
+    functions as CloudFormation resources, whose every property cfn-lint checks."""
     if shutil.which("cfn-lint") is None:
         pytest.skip("cfn-lint is not installed: pip install -e '.[dev]' (or pip install cfn-lint)")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the transform's pseudo parameters; no AWS call
-    template, matches = decode(str(TEMPLATE))
-    assert not matches
-    template = json.loads(json.dumps(template))
-    for resource in template["Resources"].values():  # what `sam build` and `sam deploy` fill in
-        if resource["Type"] == "AWS::Serverless::Function":
-            if resource["Properties"].get("PackageType") == "Image":
-                resource["Properties"]["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/rc:1"
-            else:
-                resource["Properties"]["CodeUri"] = "s3://bucket/stream-processor.zip"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    cloudformation = transform(template, {}, NoManagedPolicies())
+    python = Path(sam_executable()).with_name("python")
+    if not python.exists():
+        pytest.skip(
+            f"no Python beside the SAM CLI ({python}): install aws-sam-cli into a virtual environment"
+        )
+    path = tmp_path / "cloudformation.json"
+    environ = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}  # the pseudo parameters; no AWS call
+    subprocess.run([str(python), "-c", TRANSFORM, str(TEMPLATE), str(path)], check=True, env=environ)
+    cloudformation = json.loads(path.read_text())
     mappings = [
         resource["Properties"]
         for resource in cloudformation["Resources"].values()
@@ -285,8 +295,6 @@ def test_cfn_lint_passes_on_the_cloudformation_the_sam_transform_makes(
     ]
     assert len(mappings) == 3
     assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
-    path = tmp_path / "cloudformation.json"
-    path.write_text(json.dumps(cloudformation, indent=1))
     result = subprocess.run(["cfn-lint", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
