@@ -41,14 +41,20 @@ def harness_settings(config: pytest.Config) -> HarnessSettings:
 
 
 def compaction_env(
-    *, fifo: bool = False, max_receives: int = 3, visibility_timeout: int | None = None, prefix: str = "rc"
+    *,
+    fifo: bool = False,
+    max_receives: int | None = None,
+    visibility_timeout: int | None = None,
+    prefix: str = "rc",
 ) -> Callable[..., Iterator[CompactionEnv]]:
     """A function-scoped fixture yielding a ``CompactionEnv``: a table with its stream, ``lines``/``words``
     queues (FIFO when ``fifo``) with DLQs after ``max_receives`` receives, a stream on-failure queue, a
     bucket, and EFS/work directories under ``tmp_path/<fixture name>``; every name starts with ``prefix`` and
-    a unique part, all is torn down after the test, and the handlers' variables are set for its duration."""
+    a unique part, all is torn down after the test, and the handlers' variables are set for its duration.
+    ``max_receives`` and ``visibility_timeout`` left None are the deployed queues' (deploy/template.yaml)."""
+    chosen = {"max_receives": max_receives, "visibility_timeout": visibility_timeout}
     options = ResourceOptions(
-        prefix=prefix, fifo=fifo, max_receives=max_receives, visibility_timeout=visibility_timeout
+        prefix=prefix, fifo=fifo, **{name: value for name, value in chosen.items() if value is not None}
     )
 
     def env_fixture(

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from receipt_compaction.chroma_ids import COLLECTIONS, CollectionName
+from receipt_compaction.harness.deployment import deployed_settings
 from receipt_compaction.harness.resources import (
     create_bucket,
     create_queue,
@@ -54,13 +55,15 @@ class ResourceOptions:
     change are the resources', ``{prefix}-{10 hex}-receipts``, ``-lines``, ``-lines-dlq``, ``-words``,
     ``-words-dlq``, ``-stream-failures`` and ``-chroma`` (the bucket). ``fifo`` makes the collection queues
     and their DLQs FIFO (SQS requires a FIFO queue's DLQ to be FIFO); the stream's on-failure queue stays
-    standard (it receives failure records, not collection messages).
+    standard (it receives failure records, not collection messages). ``max_receives`` and
+    ``visibility_timeout`` default to the deployed queues' (``deploy/template.yaml``); ``visibility_timeout``
+    None is SQS's default (30 s).
     """
 
     prefix: str = "rc"
     fifo: bool = False
-    max_receives: int = 3
-    visibility_timeout: int | None = None
+    max_receives: int = field(default_factory=lambda: deployed_settings().max_receives)
+    visibility_timeout: int | None = field(default_factory=lambda: deployed_settings().visibility_timeout)
 
     def __post_init__(self) -> None:
         if not isinstance(self.prefix, str) or not _PREFIX.fullmatch(self.prefix):

@@ -76,11 +76,16 @@ def create_queue(
     *,
     fifo: bool = False,
     dead_letter_arn: str | None = None,
-    max_receives: int = 3,
+    max_receives: int | None = None,
     visibility_timeout: int | None = None,
 ) -> str:
-    """A queue (``.fifo`` appended for a FIFO queue), with a redrive policy when a DLQ is given and the
-    visibility timeout when one is given (SQS's default otherwise); its URL."""
+    """A queue (``.fifo`` appended for a FIFO queue), with a redrive policy when a DLQ is given (after
+    ``max_receives`` receives, by default the deployed queues' maxReceiveCount) and the visibility timeout
+    when one is given (SQS's default otherwise); its URL."""
+    if max_receives is None:
+        from receipt_compaction.harness.deployment import deployed_settings  # noqa: PLC0415 - needs PyYAML
+
+        max_receives = deployed_settings().max_receives
     attributes: dict[str, str] = {}
     if fifo:
         name, attributes["FifoQueue"] = f"{name}.fifo", "true"

@@ -8,6 +8,7 @@ from pytest_receipt_compaction.plugin import CompactionEnv
 from receipt_compaction.aws import HANDLER_EVENTS
 from receipt_compaction.compaction.runs import load_run
 from receipt_compaction.entities import CompactionRun, Receipt, ReceiptMetadata, ReceiptWordLabel
+from receipt_compaction.harness.deployment import deployed_settings
 from receipt_compaction.harness.faults import SqsEntryFaults
 from receipt_compaction.harness.pipeline import LocalPipeline
 
@@ -97,7 +98,8 @@ def test_a_poison_message_lands_in_the_dlq_and_the_report_says_so(
     )
     report = pipeline.drain()
     assert report.dlq_arrivals == {"lines": 0, "words": 1}
-    assert len(report.batch_item_failures) == 3  # maxReceiveCount receives, each reported failed
+    # maxReceiveCount receives (the deployed queues', deploy/template.yaml), each reported failed
+    assert len(report.batch_item_failures) == deployed_settings().max_receives == 5
     dlq = pipeline.clients.sqs.receive_message(QueueUrl=compaction_env.resources.dlq_urls["words"])[
         "Messages"
     ]

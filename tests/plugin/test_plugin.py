@@ -11,6 +11,7 @@ import pytest
 
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.harness.backends import MotoServerExecutor
+from receipt_compaction.harness.deployment import deployed_settings
 from receipt_compaction.harness.installers import default_jar
 
 pytest_plugins = ["pytester"]
@@ -206,11 +207,13 @@ def test_a_downstream_test_uses_the_embedded_backend(pytester: pytest.Pytester) 
 
 
 def test_the_built_in_env_and_pipeline_are_made_by_the_factories(pytester: pytest.Pytester) -> None:
+    deployed = deployed_settings()  # the built-in env's queues are the deployed template's
     result = pytester.runpytest("-p", "receipt_compaction", "--fixtures")
     result.stdout.fnmatch_lines(
         [
             "compaction_env -- *pytest_receipt_compaction/factories.py:*",
-            "*ResourceOptions(prefix='rc', fifo=False, max_receives=3, visibility_timeout=None).",
+            f"*ResourceOptions(prefix='rc', fifo=False, max_receives={deployed.max_receives}, "
+            f"visibility_timeout={deployed.visibility_timeout}).",
             "pipeline -- *pytest_receipt_compaction/factories.py:*",
             "*the local driver over 'compaction_env'*",
         ]

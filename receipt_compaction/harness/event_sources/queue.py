@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from receipt_compaction.harness.deployment import deployed_settings
 from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
 from receipt_compaction.harness.lambda_events import lambda_sqs_event
 
@@ -27,7 +28,7 @@ class QueueSource:
         handler: Handler,
         *,
         name: str,
-        batch_size: int = 10,
+        batch_size: int | None = None,
         retry_after: int = 0,
         region: str,
         queue_arn: str | None = None,
@@ -37,7 +38,8 @@ class QueueSource:
         self.queue_url = queue_url
         self.handler = handler
         self.name = name
-        self.batch_size = batch_size
+        self.batch_size = deployed_settings().sqs_batch_size if batch_size is None else batch_size
+        """The deployed SQS mapping's BatchSize unless given; above 10, several receives fill a batch."""
         self.retry_after = retry_after
         self.region = region
         self.first_deliveries = 0
@@ -77,13 +79,7 @@ class QueueSource:
         ]
 
     def invoke_once(self) -> Invocation | None:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=0,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
+        messages = self._receive()
         if not messages:
             return None
         self.first_deliveries += sum(
@@ -105,6 +101,23 @@ class QueueSource:
         self._settle(messages, failed)
         return Invocation(self.name, len(messages), tuple(sorted(failed)), error)
 
+    def _receive(self) -> list[Any]:
+        """Up to ``batch_size`` messages: ReceiveMessage returns at most 10 a call, as Lambda's poller
+        gathers a larger batch from several."""
+        messages: list[Any] = []
+        while len(messages) < self.batch_size:
+            page = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            messages += page
+            if len(page) < 10:
+                break
+        return messages
+
     def _settle(self, messages: list[Any], failed: set[str]) -> None:
         done = [m for m in messages if m["MessageId"] not in failed]
         again = [m for m in messages if m["MessageId"] in failed]
@@ -112,18 +125,22 @@ class QueueSource:
             if self.on_first_release is not None:
                 self.on_first_release()
             self.released = True
-        if done:
+        # SQS takes at most 10 entries a batch call; a batch above 10 (a larger BatchSize) is settled in tens.
+        for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
             )
-        if again:
+        for start in range(0, len(again), 10):
             # Return failed messages explicitly (at once by default) instead of waiting out the visibility
             # timeout; moto's FIFO queues would otherwise redeliver only the last message of the batch.
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_after}
-                    for i, m in enumerate(again)
+                    for i, m in enumerate(again[start : start + 10])
                 ],
             )

@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from receipt_compaction.harness.deployment import deployed_settings
 from receipt_compaction.harness.event_sources.invocation import Handler, Invocation
 from receipt_compaction.harness.lambda_events import lambda_stream_event
 
@@ -71,11 +74,15 @@ class StreamSourceSettings:
     ``page_limit`` is ``GetRecords``' Limit (1 to 1000). A pass reads each shard until it has answered
     ``empty_pages_per_pass`` consecutive empty pages (or ``pages_per_pass`` pages); a shard counts as caught
     up once it has answered ``quiet_empty_pages`` consecutive empty pages since its last record.
+
+    ``batch_size``, ``max_retries``, ``bisect_on_error`` and ``max_record_age`` (seconds, -1 for none) default
+    to the deployed stream mapping's (``deploy/template.yaml``, read by ``harness.deployment``).
     """
 
-    batch_size: int = 100
-    max_retries: int = 3
-    bisect_on_error: bool = True
+    batch_size: int = field(default_factory=lambda: deployed_settings().stream_batch_size)
+    max_retries: int = field(default_factory=lambda: deployed_settings().stream_max_retries)
+    bisect_on_error: bool = field(default_factory=lambda: deployed_settings().stream_bisect_on_error)
+    max_record_age: int = field(default_factory=lambda: deployed_settings().stream_max_record_age)
     page_limit: int = MAX_PAGE_LIMIT
     empty_pages_per_pass: int = 3
     quiet_empty_pages: int = 6
@@ -391,7 +398,7 @@ class StreamSource:
 
     def invoke_once(self) -> Invocation | None:
         """Run the handler on the next batch of the first shard with pending records, if any."""
-        shard = next((shard for shard in self.reader.shards if shard.pending), None)
+        shard = self._next_shard()
         if shard is None:
             return None
         batch = shard.pending[: self._limits.get(shard.shard_id, self.settings.batch_size)]
@@ -406,6 +413,19 @@ class StreamSource:
         failed = tuple(str(item["itemIdentifier"]) for item in response.get("batchItemFailures", []))
         self._checkpoint(shard, batch, failed)
         return Invocation("stream", len(batch), failed)
+
+    def _next_shard(self) -> Shard | None:
+        """The first shard with pending records, once records past ``max_record_age`` went to on-failure."""
+        while (shard := next((shard for shard in self.reader.shards if shard.pending), None)) is not None:
+            expired = [r for r in shard.pending if _age(r) > self.settings.max_record_age >= 0]
+            if not expired:
+                return shard
+            for record in expired:
+                shard.pending.remove(record)
+                self._attempts.pop(record["dynamodb"]["SequenceNumber"], None)
+            age = self.settings.max_record_age
+            self.on_failure(expired, f"older than MaximumRecordAgeInSeconds ({age} s)")
+        return None
 
     def _checkpoint(self, shard: Shard, batch: list[dict[str, Any]], failed: tuple[str, ...]) -> None:
         self._limits.pop(shard.shard_id, None)
@@ -431,6 +451,17 @@ class StreamSource:
                 shard.pending.remove(record)
                 self._attempts.pop(sequence)
                 self.on_failure([record], reason)
+
+
+def _age(record: dict[str, Any]) -> float:
+    """Seconds since the record was written (``ApproximateCreationDateTime``: a datetime from boto3, or
+    epoch seconds); 0 when the record does not say."""
+    created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        return time.time() - created.timestamp()
+    if isinstance(created, (int, float)):
+        return time.time() - float(created)
+    return 0.0
 
 
 def _after(records: Sequence[Any], last_sequence: str | None) -> list[Any]:
