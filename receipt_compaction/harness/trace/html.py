@@ -60,10 +60,12 @@ def _event_cell(event: TraceEvent, row: int) -> str:
     column = LANES.index(event.lane) + 2 if event.lane in LANES else 2
     took = f" [{event.duration * 1000:.0f} ms]" if event.duration is not None else ""
     detail = escape(json.dumps(event.detail, indent=1, sort_keys=True))
+    ref = event.detail.get("sequence") or event.detail.get("version_id") or ""
+    colour = COLOURS.get(event.kind, "#f3f4f6")
     return (
         f'<div class="time" style="grid-row:{row};grid-column:1">+{event.at:.3f}s</div>'
         f'<div class="ev k-{event.kind}" data-kind="{event.kind}" data-lane="{event.lane}" '
-        f'style="grid-row:{row};grid-column:{column};background:{COLOURS.get(event.kind, "#f3f4f6")}">'
+        f'data-ref="{escape(str(ref))}" style="grid-row:{row};grid-column:{column};background:{colour}">'
         f"<details><summary>{escape(event.title)}{escape(took)}</summary><pre>{detail}</pre></details></div>"
     )
 
