@@ -43,14 +43,14 @@ def test_a_failing_scenario_prints_the_timeline_of_its_last_drain(pytester: pyte
     assert 3 <= len(lines) <= 41
     summary = lines[0]
     assert summary.startswith("drain 2, ")  # the seeding drain was the first
-    assert "1 messages (lines 0, words 1)" in summary
+    assert "1 message (lines 0, words 1)" in summary
     assert "versions lines +0, words +1" in summary
     body = "\n".join(lines[1:])
     assert "DynamoDB stream     INSERT ReceiptWordLabel" in body  # the record
     assert "LABEL#GRAND_TOTAL" in body
     assert re.search(r"stream handler      seq …\d{6}: sent -> words", body)  # the decision
     assert "queue words         INSERT ReceiptWordLabel" in body  # the message
-    assert "compaction handler (words): 1 messages, 0 failed" in body  # the invocation
+    assert "compaction handler (words): 1 message, 0 failed" in body  # the invocation
     assert re.search(
         r"S3 versions\s+words \d{8}_\d{6}_\d{6}_[0-9a-f]{8} \(parent \d{8}_", body
     )  # the version

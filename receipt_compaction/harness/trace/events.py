@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["KINDS", "LANES", "LANE_TITLES", "DrainTrace", "EventKind", "Lane", "TraceEvent"]
+__all__ = ["KINDS", "LANES", "LANE_TITLES", "DrainTrace", "EventKind", "Lane", "TraceEvent", "counted"]
 
 Lane = Literal["stream", "stream-handler", "lines", "words", "compaction-handler", "s3"]
 LANES: tuple[Lane, ...] = ("stream", "stream-handler", "lines", "words", "compaction-handler", "s3")
@@ -47,6 +47,11 @@ KINDS: tuple[EventKind, ...] = (
     "on_failure",
     "fault",
 )
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 record``, ``2 records``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 @dataclass

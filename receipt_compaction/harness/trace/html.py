@@ -52,7 +52,7 @@ h2 { font-size: 14px; margin: 24px 0 6px; }
 .ev details { font: 11px ui-monospace, monospace; }
 .ev summary { cursor: pointer; font: 12px system-ui, sans-serif; }
 .ev pre { white-space: pre-wrap; margin: 2px 0; }
-.lanebg { border-left: 2px dashed #e5e7eb; }
+.lanebg { background: #f8fafc; border-left: 1px dashed #cbd5e1; border-right: 1px dashed #cbd5e1; }
 """
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from receipt_compaction.entities.registry import ENTITY_CLASSES, entity_class_for_key
-from receipt_compaction.harness.trace.events import DrainTrace, EventKind, Lane, TraceEvent
+from receipt_compaction.harness.trace.events import DrainTrace, EventKind, Lane, TraceEvent, counted
 from receipt_compaction.observe import emit, subscribed
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ class DrainRecorder:
             event = self._busy.get((collection, owner))
             if event is not None:
                 event.detail["attempts"] += 1
-                event.title = f"lease {collection} busy ({event.detail['attempts']} attempts)"
+                event.title = f"lease {collection} busy ({counted(event.detail['attempts'], 'attempt')})"
                 return
         event = self.add(
             "compaction-handler",
@@ -263,7 +263,8 @@ class DrainRecorder:
             "s3",
             "version",
             f"{manifest.collection} {manifest.version_id} (parent {manifest.parent_version or 'none'}): "
-            f"{manifest.count} records, {len(uploaded)} of {len(files)} files uploaded, "
+            f"{counted(manifest.count, 'record')}, "
+            f"{len(uploaded)} of {counted(len(files), 'file')} uploaded, "
             f"{detail['uploaded_bytes']} bytes",
             detail,
         )
@@ -300,7 +301,7 @@ class DrainRecorder:
             self.add(
                 "stream-handler",
                 "invocation",
-                f"stream handler: {len(records)} records, {outcome}",
+                f"stream handler: {counted(len(records), 'record')}, {outcome}",
                 {"batch": len(records), "sequences": sequences, "failures": failed, "error": error},
                 at=at,
                 duration=fields.get("duration"),
@@ -321,7 +322,7 @@ class DrainRecorder:
         self.add(
             "compaction-handler",
             "invocation",
-            f"compaction handler ({source}): {len(records)} messages, {outcome}",
+            f"compaction handler ({source}): {counted(len(records), 'message')}, {outcome}",
             {
                 "collection": source,
                 "batch": len(records),
@@ -340,7 +341,12 @@ class DrainRecorder:
         for collection, arrived in (summary.get("dlq_arrivals") or {}).items():
             if arrived:
                 lane: Lane = "lines" if collection == "lines" else "words"
-                self.add(lane, "dlq", f"{arrived} messages reached the {collection} DLQ", {"count": arrived})
+                self.add(
+                    lane,
+                    "dlq",
+                    f"{counted(arrived, 'message')} reached the {collection} DLQ",
+                    {"count": arrived},
+                )
         with self._lock:
             events = sorted(self._events, key=lambda event: event.at)
         return DrainTrace(

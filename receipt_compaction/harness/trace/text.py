@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from receipt_compaction.harness.trace.events import LANE_TITLES, DrainTrace, TraceEvent
+from receipt_compaction.harness.trace.events import LANE_TITLES, DrainTrace, TraceEvent, counted
 
 __all__ = ["MAX_LINES", "render_text", "summary_line"]
 
@@ -26,19 +26,17 @@ def summary_line(trace: DrainTrace) -> str:
     if summary:
         by_collection = summary.get("messages_by_collection") or {}
         per = ", ".join(f"{name} {count}" for name, count in sorted(by_collection.items()))
-        parts.append(f"{summary.get('records', 0)} records")
-        parts.append(f"{summary.get('messages', 0)} messages ({per})" if per else "0 messages")
-        parts.append(f"{summary.get('invocations', 0)} invocations")
-        parts.append(f"{summary.get('batch_item_failures', 0)} batch item failures")
+        parts.append(counted(summary.get("records", 0), "record"))
+        messages = counted(summary.get("messages", 0), "message")
+        parts.append(f"{messages} ({per})" if per else messages)
+        parts.append(counted(summary.get("invocations", 0), "invocation"))
+        parts.append(counted(summary.get("batch_item_failures", 0), "batch item failure"))
         dlq = sum((summary.get("dlq_arrivals") or {}).values())
         parts.append(f"{dlq} to DLQs, {summary.get('on_failure_arrivals', 0)} to on-failure")
         versions = summary.get("published_versions") or {}
         parts.append("versions " + ", ".join(f"{name} +{len(ids)}" for name, ids in sorted(versions.items())))
     else:
-        parts.append(
-            f"{trace.count('record')} records, {trace.count('message')} messages, "
-            f"{trace.count('invocation')} invocations, {trace.count('version')} versions"
-        )
+        parts += [counted(trace.count(kind), kind) for kind in ("record", "message", "invocation", "version")]
     if trace.error:
         parts.append(f"raised {trace.error.splitlines()[0][:200]}")
     return "; ".join(parts)
