@@ -222,8 +222,8 @@ class SnapshotStore:
         except Exception:
             self._forget(manifest.version_id)  # this version will never be current
             raise
-        crash_point("after_pointer")
         emit("snapshot.published", manifest=manifest, uploaded=uploaded, uploaded_bytes=stored_bytes)
+        crash_point("after_pointer")
         return PublishedVersion(
             manifest=manifest,
             pointer=Pointer(manifest.version_id, etag),

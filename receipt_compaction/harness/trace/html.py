@@ -100,7 +100,7 @@ def trace_document(*, test: str, outcome: str, traces: Sequence[DrainTrace]) -> 
 def render_html(*, test: str, outcome: str, traces: Sequence[DrainTrace]) -> str:
     legend = "".join(f'<span style="background:{colour}">{kind}</span>' for kind, colour in COLOURS.items())
     sections = "".join(_drain_section(trace) for trace in traces) or "<p>no drain ran</p>"
-    data = json.dumps(trace_document(test=test, outcome=outcome, traces=traces)).replace("</", "<\\/")
+    data = json.dumps(trace_document(test=test, outcome=outcome, traces=traces)).replace("<", "\\u003c")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
