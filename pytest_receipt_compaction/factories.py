@@ -115,7 +115,7 @@ def pipeline(env_fixture_name: str) -> Callable[..., Iterator[LocalPipeline]]:
             request.node.add_report_section(
                 "teardown",
                 "receipt-compaction",
-                f"artifacts kept in {env.root} (drain reports: {path}; drain timelines: {traces})",
+                f"artifacts kept in {env.root} (drain reports: {path}); drain timelines: {traces}",
             )
 
     pipeline_fixture.__doc__ = (

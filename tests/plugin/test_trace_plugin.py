@@ -74,7 +74,7 @@ def test_kept_artifacts_hold_every_drain_timeline(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest("-p", "receipt_compaction", "--receipt-compaction-keep-artifacts=true")
     result.assert_outcomes(failed=1)
-    found = re.search(r"drain timelines: (\S+)\)", result.stdout.str())
+    found = re.search(r"drain timelines: (\S+)", result.stdout.str())
     assert found, result.stdout.str()
     document = json.loads(Path(found.group(1)).read_text())
     assert document["outcome"] == "failed"
