@@ -37,7 +37,7 @@ class SimulatedCrash(BaseException):
 def crash_point(name: str) -> None:
     action = _actions.get(name)
     if action is not None:
-        emit("fault", fault="crash_point", point=name)
+        emit("fault", fault="crash_point", point=name, detail=f"{name} reached: its armed action runs")
         action()
 
 
