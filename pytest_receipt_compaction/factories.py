@@ -13,16 +13,17 @@ option fails when the conftest is imported, naming the option and the values SQS
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from receipt_compaction.harness.janitor import CompactionEnv, ResourceOptions, open_compaction_env
 from receipt_compaction.harness.settings import HarnessSettings
+from receipt_compaction.harness.trace import write_trace_files, write_trace_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     from receipt_compaction.aws import AwsClients
     from receipt_compaction.harness.backends import Backend
@@ -34,6 +35,8 @@ SETTINGS_KEY = pytest.StashKey[HarnessSettings]()
 """The resolved options, stored by the plugin's ``pytest_configure``."""
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 """A test's reports by phase, stored by the plugin's ``pytest_runtest_makereport``."""
+PIPELINES_KEY = pytest.StashKey[list["LocalPipeline"]]()
+"""The pipelines a test uses: the plugin shows the last drain's timeline of a failed one."""
 
 
 def harness_settings(config: pytest.Config) -> HarnessSettings:
@@ -102,11 +105,23 @@ def pipeline(env_fixture_name: str) -> Callable[..., Iterator[LocalPipeline]]:
             quiet_period=timing.quiet_period,
             drain_deadline=timing.deadline,
         )
+        request.node.stash.setdefault(PIPELINES_KEY, []).append(driver)
         yield driver
-        if harness_settings(request.config).keep_artifacts and _failed(request.node):
+        settings = harness_settings(request.config)
+        if settings.trace_dir is not None and driver.traces:
+            _write_traces(Path(settings.trace_dir), request.node, driver)
+        if settings.keep_artifacts and _failed(request.node):
             path = env.keep_drain_reports(driver.reports)
+            traces = write_trace_json(
+                env.root / "drain-traces.json",
+                test=request.node.nodeid,
+                outcome="failed",
+                traces=driver.traces,
+            )
             request.node.add_report_section(
-                "teardown", "receipt-compaction", f"artifacts kept in {env.root} (drain reports: {path})"
+                "teardown",
+                "receipt-compaction",
+                f"artifacts kept in {env.root} (drain reports: {path}); drain timelines: {traces}",
             )
 
     pipeline_fixture.__doc__ = (
@@ -118,3 +133,15 @@ def pipeline(env_fixture_name: str) -> Callable[..., Iterator[LocalPipeline]]:
 
 def _failed(item: pytest.Item) -> bool:
     return any(report.failed for report in item.stash.get(REPORTS_KEY, {}).values())
+
+
+def _outcome(item: pytest.Item) -> str:
+    reports = item.stash.get(REPORTS_KEY, {})
+    if any(report.failed for report in reports.values()):
+        return "failed"
+    return "skipped" if any(report.skipped for report in reports.values()) else "passed"
+
+
+def _write_traces(directory: Path, item: pytest.Item, driver: LocalPipeline) -> None:
+    name = item.nodeid if len(item.stash.get(PIPELINES_KEY, [])) < 2 else f"{item.nodeid}-{id(driver):x}"
+    write_trace_files(directory, test=name, outcome=_outcome(item), traces=driver.traces)

@@ -12,16 +12,19 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_receipt_compaction import factories
-from pytest_receipt_compaction.factories import REPORTS_KEY, SETTINGS_KEY, harness_settings
+from pytest_receipt_compaction.factories import PIPELINES_KEY, REPORTS_KEY, SETTINGS_KEY, harness_settings
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.harness.backends import Backend, BackendUnavailable, executor_for
 from receipt_compaction.harness.backends.resolution import EndpointMismatch, check_endpoints
 from receipt_compaction.harness.janitor import CompactionEnv  # noqa: F401 - tests import it from here
 from receipt_compaction.harness.settings import OPTIONS, OptionError, resolve_settings
+from receipt_compaction.harness.trace import render_text
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
     from pathlib import Path
+
+    from receipt_compaction.harness.pipeline import LocalPipeline
 
 __all__ = ["aws_clients", "compaction_backend", "compaction_env", "pipeline"]  # the fixtures (README table)
 
@@ -110,4 +113,15 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if report.failed and report.when == "call":
+        _show_last_drains(item, report)
     return report
+
+
+def _show_last_drains(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A failed test's report shows the timeline of each of its pipelines' last drain."""
+    drivers: list[LocalPipeline] = item.stash.get(PIPELINES_KEY, [])
+    for number, driver in enumerate(drivers, start=1):
+        if driver.traces:
+            which = f" of pipeline {number}" if number > 1 else ""
+            report.sections.append((f"receipt-compaction: last drain{which}", render_text(driver.traces[-1])))

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from receipt_compaction.observe import emit
+
 __all__ = ["CRASH_POINTS", "SimulatedCrash", "at_point", "crash_at", "crash_point"]
 
 CRASH_POINTS = (
@@ -35,6 +37,7 @@ class SimulatedCrash(BaseException):
 def crash_point(name: str) -> None:
     action = _actions.get(name)
     if action is not None:
+        emit("fault", fault="crash_point", point=name, detail=f"{name} reached: its armed action runs")
         action()
 
 

@@ -1,4 +1,5 @@
-"""``receipt-compaction snapshot ...``: list, verify, pull, diff and roll back the versions of a collection.
+"""``receipt-compaction snapshot ...``: list, verify, pull, diff (by file, or by record with
+``--records``) and roll back the versions of a collection.
 
 The snapshot package imports chromadb, so it is imported when a command runs (``open_store``), never when
 the parser is built: ``--help`` works with the base install, and a command without the ``compaction`` extra
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from receipt_compaction.snapshot import Manifest, SnapshotStore
+    from receipt_compaction.snapshot.record_diff import RecordDiff
 
     Run = Callable[[argparse.Namespace, SnapshotStore, Output], int]
 
@@ -53,6 +55,12 @@ def add_snapshot_commands(subparsers: Any) -> None:
     diff.add_argument("collection")
     diff.add_argument("old")
     diff.add_argument("new")
+    diff.add_argument(
+        "--records",
+        action="store_true",
+        help="also download both versions and compare them record by record: ids added and removed, "
+        "metadata keys added, removed and changed (old -> new)",
+    )
     diff.set_defaults(run=run_diff)
     rollback = commands.add_parser(
         "rollback",
@@ -193,8 +201,27 @@ def run_diff(arguments: argparse.Namespace, store: SnapshotStore, output: Output
     }
     lines = [f"{old.version_id} -> {new.version_id}: count {old.count} -> {new.count}"]
     lines += [f"  {kind} {path}" for kind in ("added", "removed", "changed") for path in result[kind]]  # type: ignore[attr-defined]
+    if arguments.records:
+        records = _record_diff(store, old, new, output)
+        result["records"] = records.to_json()
+        lines.append(
+            f"records: {len(records.added)} added, {len(records.removed)} removed, "
+            f"{len(records.changed)} changed"
+        )
+        lines += records.lines()
     output.result(result, text="\n".join(lines))
     return 0
+
+
+def _record_diff(store: SnapshotStore, old: Manifest, new: Manifest, output: Output) -> RecordDiff:
+    """Both versions downloaded (every sha256 checked) and compared record by record."""
+    from receipt_compaction.snapshot.record_diff import diff_snapshot_records  # noqa: PLC0415 - chromadb
+
+    with tempfile.TemporaryDirectory(prefix="diff-") as scratch:
+        old_dir, new_dir = Path(scratch) / "old", Path(scratch) / "new"
+        _download(store, old.version_id, old_dir, output)
+        _download(store, new.version_id, new_dir, output)
+        return diff_snapshot_records(old_dir, new_dir, store.collection)
 
 
 @_snapshot_errors

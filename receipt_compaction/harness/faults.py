@@ -21,6 +21,8 @@ from typing import Any, Self, TypeAlias
 from botocore.awsrequest import AWSResponse
 from botocore.hooks import BaseEventHooks
 
+from receipt_compaction.observe import emit
+
 __all__ = [
     "STREAM_FAULTS",
     "EmptyPages",
@@ -97,6 +99,12 @@ class SqsEntryFaults:
         self._dropped = [entry for entry, fails in zip(entries, failing, strict=True) if fails]
         params["Entries"] = [entry for entry, fails in zip(entries, failing, strict=True) if not fails]
         self.failed_ids += [entry["Id"] for entry in self._dropped]
+        if self._dropped:
+            emit(
+                "fault",
+                fault="sqs_send_failure",
+                detail=f"{len(self._dropped)} SendMessageBatch entries failed",
+            )
         self._nothing_to_send = not params["Entries"]
 
     def _short_circuit_empty(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
@@ -144,6 +152,9 @@ class SqsBatchRewrite:
             entries += [{**entry, "Id": f"{entry['Id']}-again"} for entry in entries]
         if self._reverse:
             entries.reverse()
+        emit(
+            "fault", fault="sqs_batch_rewrite", detail=f"duplicate={self._duplicate} reverse={self._reverse}"
+        )
         params["Entries"] = entries
 
 
@@ -177,6 +188,7 @@ class S3PointerConflicts:
         self._left -= 1
         self.injected += 1
         code = "PreconditionFailed" if self._status == 412 else "ConditionalRequestConflict"
+        emit("fault", fault="pointer_conflict", detail=f"pointer write answered {self._status} {code}")
         error = {"Code": code, "Message": "injected: another writer changed the pointer"}
         response = AWSResponse("", self._status, {}, None)  # type: ignore[arg-type]
         return response, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": self._status}}
@@ -252,6 +264,7 @@ class EmptyPages(_Hooks):
             return None
         self._left -= 1
         self.injected += 1
+        emit("fault", fault="empty_pages", detail="an empty GetRecords page")
         return _answer({"Records": [], "NextShardIterator": context[_ITERATOR]})
 
 
@@ -273,6 +286,7 @@ class IteratorExpired(_Hooks):
             return None
         self._left -= 1
         self.injected += 1
+        emit("fault", fault="iterator_expired", detail=self._code)
         message = "injected: Iterator expired. The iterator was created more than 15 minutes ago."
         return _answer({"Error": {"Code": self._code, "Message": message}}, status=400)
 
@@ -325,6 +339,7 @@ class StreamLatency(_Hooks):
         if visible == len(records):
             return
         self.hidden += len(records) - visible
+        emit("fault", fault="stream_latency", detail=f"{len(records) - visible} records held back")
         if visible:
             self._limits[context[_ITERATOR]] = visible
         parsed["Records"] = []
@@ -408,6 +423,7 @@ class ShardSplit(_Hooks):
             self._read += needed
             self.split_at = _sequence(records[-1])
             logger.info("shard_split: shard %s closes at %s", self.parent, self.split_at)
+            emit("fault", fault="shard_split", detail=f"shard {self.parent} closes at {self.split_at}")
         kept = [record for record in records if int(_sequence(record)) <= int(self.split_at)]
         if len(kept) < len(parsed["Records"]) or not kept:
             parsed.pop("NextShardIterator", None)  # closed, and read to its end
@@ -471,6 +487,10 @@ class IdenticalPut(_Hooks):
             return
         kept = [record for record in records if not _changes_nothing(record)]
         self.dropped += len(records) - len(kept)
+        if len(kept) < len(records):
+            emit(
+                "fault", fault="identical_put", detail=f"{len(records) - len(kept)} no-change MODIFY dropped"
+            )
         parsed["Records"] = kept
 
 

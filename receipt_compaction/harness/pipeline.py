@@ -33,7 +33,9 @@ from receipt_compaction.harness.handler_writes import HandlerWrites, observe_han
 from receipt_compaction.harness.lambda_runtime import with_environment
 from receipt_compaction.harness.seeding import receipt_entities
 from receipt_compaction.harness.settings import drain_timing
+from receipt_compaction.harness.trace import DrainTrace, traced_drain, traced_handler
 from receipt_compaction.lock import expire_lease
+from receipt_compaction.observe import emit
 from receipt_compaction.snapshot import SnapshotStore
 from receipt_compaction.state import ReceiptKey, ReceiptState, load_receipt_state
 
@@ -142,6 +144,8 @@ class LocalPipeline:
     """Everything the handlers read from the environment: the backend's variables and the resources'."""
     embedder: Embedder = field(default_factory=lambda: HashEmbedder(16))
     reports: list[DrainReport] = field(default_factory=list)
+    traces: list[DrainTrace] = field(default_factory=list, kw_only=True)
+    """The timeline of every drain (``receipt_compaction.harness.trace``), also of one that raised."""
     on_invocation: Callable[[Invocation], None] | None = None
     """Called after every handler invocation a drain makes (a progress bar, a log line)."""
     quiet_period: float = field(default=drain_timing("moto").quiet_period, kw_only=True)
@@ -156,7 +160,7 @@ class LocalPipeline:
         self._stream = StreamSource(
             self.clients.dynamodbstreams,
             self.resources.stream_arn,
-            with_environment(stream_processor.lambda_handler, self.environ),
+            traced_handler("stream", with_environment(stream_processor.lambda_handler, self.environ)),
             on_failure=self._send_to_on_failure,
             region=self.resources.region,
             settings=self.stream_settings,
@@ -166,7 +170,7 @@ class LocalPipeline:
             QueueSource(
                 self.clients.sqs,
                 self.resources.queue_urls[collection],
-                with_environment(compaction.lambda_handler, self.environ),
+                traced_handler(collection, with_environment(compaction.lambda_handler, self.environ)),
                 name=collection,
                 region=self.resources.region,
                 queue_arn=self.resources.queue_arns.get(self.resources.queue_urls[collection]),
@@ -275,6 +279,7 @@ class LocalPipeline:
 
     # -- draining -----------------------------------------------------------------------------------------
 
+    @traced_drain
     def drain(
         self,
         *,
@@ -447,6 +452,7 @@ class LocalPipeline:
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
     def _send_to_on_failure(self, records: list[dict[str, Any]], reason: str) -> None:
+        emit("on_failure", records=records, reason=reason)
         for record in records:
             self.clients.sqs.send_message(
                 QueueUrl=self.resources.on_failure_url, MessageBody=failure_message([record], reason)

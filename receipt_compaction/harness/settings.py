@@ -135,6 +135,12 @@ OPTIONS: tuple[Option, ...] = (
         ("true", "false", "1", "0", "yes", "no"),
     ),
     Option(
+        "trace",
+        "a directory where every test that drains writes its timeline: a self-contained HTML page of "
+        "swimlanes ({test}.html, no network needed) and the same data as JSON beside it ({test}.json)",
+        None,
+    ),
+    Option(
         "start-timeout",
         "seconds to wait for the backend to start or answer before the tests that need it are skipped",
         "20",
@@ -169,6 +175,8 @@ class HarnessSettings:
     """None: the backend's default (``DRAIN_TIMING``)."""
     drain_deadline: float | None = None
     """None: the backend's default (``DRAIN_TIMING``)."""
+    trace_dir: str | None = None
+    """Where each test writes its drains' timelines (HTML and JSON); None: nowhere."""
 
     def drain_timing(self) -> DrainTiming:
         """The drain timing to give ``LocalPipeline``: the options where set, else the backend's default."""
@@ -205,6 +213,7 @@ def resolve_settings(
         localstack_streams=values["localstack_streams"] or "default",
         quiet_period=_optional_seconds(values["quiet_period"], option="quiet-period", zero_allowed=True),
         drain_deadline=_optional_seconds(values["drain_deadline"], option="drain-deadline"),
+        trace_dir=values["trace"],
     )
 
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from receipt_compaction.observe import emit
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
@@ -113,9 +115,11 @@ def acquire_lease(
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            emit("lease.busy", collection=collection, owner=owner)
             raise LeaseBusy(f"the {collection!r} collection is being compacted by another owner") from None
         raise
     token = int(response["Attributes"]["fencing_token"]["N"])
+    emit("lease.acquired", collection=collection, owner=owner, token=token)
     lease = Lease(
         dynamodb, table_name, collection, owner=owner, token=token, duration=duration, expires_ms=expires
     )
@@ -243,6 +247,7 @@ class Lease:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 logger.warning("lease on %r lost to another owner", self.collection)
+                emit("lease.lost", collection=self.collection, token=self.token, reason="heartbeat refused")
                 self.lost.set()
                 return False
             return self._survive(error)
@@ -265,6 +270,7 @@ class Lease:
         """Raise LeaseLost unless this owner still holds the lease, read consistently from the table."""
         if self.lost.is_set() or _now_ms() >= self.expires_ms:
             self.lost.set()
+            emit("lease.lost", collection=self.collection, token=self.token, reason="expired or lost")
             raise LeaseLost(f"the lease on {self.collection!r} (token {self.token}) expired or was lost")
         item = self.dynamodb.get_item(
             TableName=self.table_name, Key=lock_key(self.collection), ConsistentRead=True
@@ -273,11 +279,13 @@ class Lease:
         token = int(item.get("fencing_token", {}).get("N", "0"))
         if owner != self.owner or token != self.token:
             self.lost.set()
+            emit("lease.lost", collection=self.collection, token=self.token, reason=f"now token {token}")
             raise LeaseLost(
                 f"the lease on {self.collection!r} now belongs to token {token}, not {self.token}"
             )
         if int(item.get("expires_at", {}).get("N", "0")) <= _now_ms():
             self.lost.set()
+            emit("lease.lost", collection=self.collection, token=self.token, reason="expired in the table")
             raise LeaseLost(f"the lease on {self.collection!r} (token {self.token}) expired in the table")
 
     def release(self) -> None:
@@ -287,6 +295,7 @@ class Lease:
             self._thread.join(timeout=5)
         if self.lost.is_set():
             return
+        emit("lease.released", collection=self.collection, token=self.token)
         try:
             self._update_owned("REMOVE #owner SET expires_at = :zero", {":zero": {"N": "0"}})
         except ClientError as error:

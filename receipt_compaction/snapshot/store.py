@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.crashpoints import crash_point
+from receipt_compaction.observe import emit
 from receipt_compaction.snapshot.bodies import CHUNK, compress_file, write_decoded
 from receipt_compaction.snapshot.layout import (
     VERSION_ID_PATTERN,
@@ -221,6 +222,7 @@ class SnapshotStore:
         except Exception:
             self._forget(manifest.version_id)  # this version will never be current
             raise
+        emit("snapshot.published", manifest=manifest, uploaded=uploaded, uploaded_bytes=stored_bytes)
         crash_point("after_pointer")
         return PublishedVersion(
             manifest=manifest,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from receipt_compaction.contract import SendableMessage
+from receipt_compaction.observe import emit
 from receipt_compaction.stream.parsing import IgnoredRecord, StreamRecordError, event_id_of, parse_record
 from receipt_compaction.stream.publisher import MessagePublisher
 from receipt_compaction.stream.routing import build_messages
@@ -109,6 +110,8 @@ def process_stream_records(
             else:
                 failed.setdefault(owner, f"publish failed: {failure.code}: {failure.reason}")
     outcomes = tuple(_settle(plan, failed=failed, rejected=rejected) for plan in plans)
+    for raw, plan, outcome in zip(records, plans, outcomes, strict=True):  # a timeline, when one is recorded
+        emit("stream.decision", record=raw, outcome=outcome, messages=plan.messages)
     errors = tuple(str(error) for error in report.errors()) if report else ()
     for error in errors:
         logger.error("publish failed: %s", error)
