@@ -24,10 +24,12 @@ from receipt_compaction.snapshot import (
     EFSSnapshotManager,
     Manifest,
     PublishedVersion,
+    SnapshotConflict,
     SnapshotIntegrityError,
     SnapshotStore,
     new_version_id,
 )
+from receipt_compaction.snapshot import store as store_module
 from receipt_compaction.snapshot.layout import body_key, manifest_key, pointer_key
 from tests.integration.test_snapshot_store import assert_same, contents
 from tests.support.world import World
@@ -284,3 +286,18 @@ def test_a_manifest_of_a_newer_format_is_refused_with_the_fix(world: World) -> N
     store = SnapshotStore(world.clients.s3, world.bucket, "words")
     with pytest.raises(SnapshotIntegrityError, match="upgrade receipt-compaction"):
         store.read_manifest(version_id)
+
+
+def test_a_publish_slower_than_max_publish_gives_up_before_its_manifest(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention's grace period protects a publish's new pieces only for so long: a publish that took longer
+    gives up rather than write a manifest naming pieces that may be gone. No real publish here is slow, so
+    the limit itself is lowered to force it."""
+    store = SnapshotStore(world.clients.s3, world.bucket, "words", chunk_bytes=SMALL_CHUNKS)
+    first = store.publish(seeded(world), expected=None, fencing_token=1, count=96)
+    monkeypatch.setattr(store_module, "MAX_PUBLISH", timedelta(0))
+    with pytest.raises(SnapshotConflict, match="took longer than 0:00:00 since its first upload"):
+        store.publish(world.chroma_dir, expected=first.pointer, fencing_token=1, count=96)
+    assert store.read_pointer() == first.pointer
+    assert store.versions() == [first.manifest.version_id]
