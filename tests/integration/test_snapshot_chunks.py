@@ -301,3 +301,30 @@ def test_a_publish_slower_than_max_publish_gives_up_before_its_manifest(
         store.publish(world.chroma_dir, expected=first.pointer, fencing_token=1, count=96)
     assert store.read_pointer() == first.pointer
     assert store.versions() == [first.manifest.version_id]
+
+
+def test_a_damaged_cached_chunk_is_fetched_from_s3_instead(world: World, tmp_path: Path) -> None:
+    """Chunks a cached version holds are only hints: the changed file they help build is hashed, and a chunk
+    that does not match is fetched from S3; the damaged version itself is not linked from."""
+    store = SnapshotStore(world.clients.s3, world.bucket, "words", chunk_bytes=SMALL_CHUNKS)
+    directory = seeded(world)
+    first = store.publish(directory, expected=None, fencing_token=1, count=96)
+    cache = EFSSnapshotManager(tmp_path / "efs", store)
+    older = cache.ensure_snapshot_available(first.manifest.version_id)
+    relabel(world, 5)
+    second = store.publish(directory, expected=first.pointer, fencing_token=1, count=96)
+    before = next(entry for entry in first.manifest.files if entry.path == "chroma.sqlite3")
+    after = next(entry for entry in second.manifest.files if entry.path == "chroma.sqlite3")
+    shared = next(
+        index
+        for index, chunk in enumerate(after.pieces())
+        if index < len(before.pieces()) and chunk.sha256 == before.pieces()[index].sha256
+    )
+    with (older / "chroma.sqlite3").open("r+b") as handle:  # the chunk both versions share, damaged
+        handle.seek(shared * SMALL_CHUNKS + 10)
+        handle.write(b"\xff" * 8)
+    gets = body_gets(world)
+    newer = cache.ensure_snapshot_available(second.manifest.version_id)
+    assert after.pieces()[shared].sha256 in gets
+    assert (newer / "chroma.sqlite3").read_bytes() == (directory / "chroma.sqlite3").read_bytes()
+    assert_same(contents(cache.working_copy(second.manifest.version_id)), contents(directory))
