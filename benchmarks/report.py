@@ -99,7 +99,7 @@ class Results:
             "rows": rows,
             "figures": [{"title": title, "file": name} for title, name in self.figures],
         }
-        return json.dumps(document, indent=1)
+        return json.dumps(document, indent=1, default=str)  # settings may hold paths
 
     def write(self, directory: Path) -> tuple[Path, Path]:
         directory.mkdir(parents=True, exist_ok=True)

@@ -115,6 +115,14 @@ def measure_scale(
 def scale_rows(points: list[Point]) -> list[Row]:
     rows: list[Row] = []
     names = list(dict.fromkeys(point.layout for point in points))
+    for name in names[1:]:  # each newer layout against the first (per-file) at the same size
+        for point in (p for p in points if p.layout == name):
+            older = next(
+                p
+                for p in points
+                if p.layout == names[0] and (p.words, p.dimension) == (point.words, point.dimension)
+            )
+            rows += _against_layout(point, older)
     for name in names:
         series = sorted(
             (p for p in points if p.layout == name and p.dimension == NARROW), key=lambda p: p.words
@@ -213,6 +221,32 @@ def _goal_rows(point: Point, where: str) -> list[Row]:
         )
     )
     return rows
+
+
+def _against_layout(point: Point, older: Point) -> list[Row]:
+    """What the newer layout costs where the old one is the alternative: bytes uploaded per publish, and the
+    cold restore against a plain download of the old layout's whole files (what a restore must beat)."""
+    where = f"{point.words:,} words, dim {point.dimension}: {point.layout} against {older.layout}"
+    return [
+        Row(
+            SECTION,
+            f"metadata-only publish, bytes uploaded ({where})",
+            point.publish_bytes,
+            "B",
+            older.publish_bytes,
+            f"{older.layout}, same change",
+            note=f"{point.publish_request_count} against {older.publish_request_count} requests",
+        ),
+        Row(
+            SECTION,
+            f"cold restore time ({where})",
+            point.cold_s,
+            "s",
+            older.plain_s,
+            f"plain download of the {older.layout} objects",
+            goal=COLD_GOAL,
+        ),
+    ]
 
 
 def _exponent_rows(series: list[Point]) -> list[Row]:
