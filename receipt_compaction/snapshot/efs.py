@@ -34,9 +34,10 @@ from pydantic import ValidationError
 from receipt_compaction.snapshot.manifest import MANIFEST_NAME, Manifest
 
 if TYPE_CHECKING:
+    from receipt_compaction.snapshot.manifest import ManifestFile
     from receipt_compaction.snapshot.store import SnapshotStore
 
-__all__ = ["HASH_RULE", "CacheCorruption", "EFSSnapshotManager", "copy_verified"]
+__all__ = ["HASH_RULE", "CacheCorruption", "CachedCopies", "EFSSnapshotManager", "copy_verified"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,18 +101,17 @@ class EFSSnapshotManager:
                 self._evict(version_id, error)
         if not self.is_available(version_id):
             with self._staging(version_id) as staging:
-                manifest = self.store.restore(
-                    version_id, staging / DATA_DIR, reuse=self._cached_body_index().get
-                )
+                manifest = self.store.restore(version_id, staging / DATA_DIR, local=CachedCopies(self))
                 self._finish(staging, manifest)
             self._remember(version_id)  # restore checked every sha256 of what it wrote
         return self.data_dir(version_id)
 
     def adopt(self, directory: Path, manifest: Manifest) -> Path:
-        """Cache a directory this process just published, without downloading it again."""
+        """Cache a directory this process just published, without downloading it again: files a verified
+        cached version holds are linked, the others copied and hashed."""
         if not self.is_available(manifest.version_id):
             with self._staging(manifest.version_id) as staging:
-                copy_verified(directory, staging / DATA_DIR, manifest)
+                copy_verified(directory, staging / DATA_DIR, manifest, links=CachedCopies(self))
                 self._finish(staging, manifest)
             self._remember(manifest.version_id)
         return self.data_dir(manifest.version_id)
@@ -232,19 +232,6 @@ class EFSSnapshotManager:
             return
         shutil.rmtree(aside, ignore_errors=True)
 
-    def _cached_body_index(self) -> dict[str, Path]:
-        """sha256 -> a cached file with that content. Only a hint: ``restore`` hashes what it copies, and
-        downloads the body instead when the cached file does not match."""
-        index: dict[str, Path] = {}
-        for version in self.cached_versions():
-            try:
-                manifest = self.cached_manifest(version)
-            except CacheCorruption:
-                continue
-            for entry in manifest.files:
-                index.setdefault(entry.sha256, self.data_dir(version) / entry.path)
-        return index
-
     def _staging(self, version_id: str) -> _Staging:
         return _Staging(
             self.collection_root / f".staging-{version_id}-{uuid.uuid4().hex[:8]}",
@@ -257,14 +244,19 @@ class EFSSnapshotManager:
         (staging / COMPLETE_MARKER).write_text(manifest.version_id)
 
 
-def copy_verified(source: Path, target: Path, manifest: Manifest) -> None:
+def copy_verified(
+    source: Path, target: Path, manifest: Manifest, *, links: CachedCopies | None = None
+) -> None:
     """Copy the manifest's files from ``source`` to ``target`` (which must not exist), reading each once and
-    hashing it on the way; raise CacheCorruption naming the first file that does not match."""
+    hashing it on the way; raise CacheCorruption naming the first file that does not match. ``links`` may
+    link a file a verified cached version holds instead (only into the cache: never for a working copy)."""
     target.mkdir(parents=True)
     for entry in manifest.files:
         origin = source / entry.path
         copy = target / entry.path
         copy.parent.mkdir(parents=True, exist_ok=True)
+        if links is not None and links.link(entry, copy):
+            continue
         digest = hashlib.sha256()
         try:
             with origin.open("rb") as reader, copy.open("wb") as writer:
@@ -277,6 +269,66 @@ def copy_verified(source: Path, target: Path, manifest: Manifest) -> None:
             raise CacheCorruption(
                 f"{origin}: sha256 {digest.hexdigest()} does not match its manifest's {entry.sha256}"
             )
+
+
+class CachedCopies:
+    """What the cached versions offer a restore (``store.LocalCopies``): whole files to link, chunks to read.
+
+    A file is linked only from a cached version that passes ``check_cached`` (``HASH_RULE``: sizes, and
+    sha256 unless this process hashed it since its size, mtime and inode last changed), checked at most once
+    per restore. Cached versions are immutable once complete: nothing writes into the cache (Chroma only
+    ever opens a private ``working_copy``), so a version built of links to a verified one is as verified as
+    it, and costs neither the copy nor the re-hash. Damage to a shared file later changes its mtime (or, if
+    it keeps size and mtime, is caught when a working copy hashes it) and evicts every version that uses
+    it. Chunks are offered from every cached version as hints only: restore hashes each one it reads.
+    """
+
+    def __init__(self, manager: EFSSnapshotManager) -> None:
+        self.manager = manager
+        self.files: dict[str, list[tuple[str, Path]]] = {}
+        self.chunks: dict[str, tuple[Path, int]] = {}
+        self.checked: dict[str, bool] = {}
+        self.lock = threading.Lock()
+        for version in reversed(manager.cached_versions()):  # newest first: most likely the parent
+            try:
+                cached = manager.cached_manifest(version)
+            except CacheCorruption:
+                continue
+            data = manager.data_dir(version)
+            for entry in cached.files:
+                self.files.setdefault(entry.sha256, []).append((version, data / entry.path))
+                offset = 0
+                for chunk in entry.chunks or ():
+                    self.chunks.setdefault(chunk.sha256, (data / entry.path, offset))
+                    offset += chunk.size
+
+    def link(self, entry: ManifestFile, target: Path) -> bool:
+        for version, source in self.files.get(entry.sha256, ()):
+            if not self._verified(version):
+                continue
+            try:
+                os.link(source, target)
+            except OSError as error:  # gone meanwhile, or a file system without hard links
+                logger.debug("cannot link %s to %s: %s", source, target, error)
+                continue
+            if target.stat().st_size == entry.size:
+                return True
+            target.unlink()
+        return False
+
+    def chunk(self, sha256: str) -> tuple[Path, int] | None:
+        return self.chunks.get(sha256)
+
+    def _verified(self, version: str) -> bool:
+        with self.lock:
+            if version not in self.checked:
+                try:
+                    self.manager.check_cached(version)
+                    self.checked[version] = True
+                except CacheCorruption as error:
+                    logger.warning("not linking from the cached version %s: %s", version, error)
+                    self.checked[version] = False
+            return self.checked[version]
 
 
 def _sha256(path: Path) -> str:

@@ -45,18 +45,23 @@ def publish_versions(world: World, store: SnapshotStore, count: int) -> list[Pub
 
 def sqlite_key(version: PublishedVersion) -> str:
     entry = next(e for e in version.manifest.files if e.path == "chroma.sqlite3")
-    return body_key("words", entry.sha256)
+    return body_key("words", entry.pieces()[0].sha256)  # the whole body, or the first chunk
 
 
-def test_bodies_are_uploaded_with_an_s3_sha256_checksum_the_manifest_records(world: World) -> None:
+def test_pieces_are_uploaded_with_an_s3_sha256_checksum_and_the_manifest_records_their_etag(
+    world: World,
+) -> None:
     store = SnapshotStore(world.clients.s3, world.bucket, "words")
     (version,) = publish_versions(world, store, 1)
-    for entry in version.manifest.files:
-        key = body_key("words", entry.sha256)
+    pieces = [chunk for entry in version.manifest.files for chunk in entry.pieces()]
+    assert pieces
+    for chunk in pieces:
+        key = body_key("words", chunk.sha256)
         head = world.clients.s3.head_object(Bucket=world.bucket, Key=key, ChecksumMode="ENABLED")
         stored = world.clients.s3.get_object(Bucket=world.bucket, Key=key)["Body"].read()
         expected = base64.b64encode(hashlib.sha256(stored).digest()).decode()
-        assert head["ChecksumSHA256"] == expected == entry.stored_checksum
+        assert head["ChecksumSHA256"] == expected
+        assert head["ETag"].strip('"') == chunk.etag  # what a later writer compares S3's listing with
 
 
 def test_a_body_whose_bytes_differ_from_its_s3_checksum_fails_the_restore_by_name(

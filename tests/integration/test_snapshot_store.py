@@ -109,14 +109,16 @@ def test_publish_then_restore_round_trips(world: World, tmp_path: Path) -> None:
     )
 
 
-def test_a_metadata_only_compaction_uploads_only_the_sqlite_body(world: World) -> None:
+@pytest.mark.parametrize("chunk_bytes", [None, 16 * 1024], ids=["whole-files", "chunked"])
+def test_a_metadata_only_compaction_uploads_only_the_sqlite_body(
+    world: World, chunk_bytes: int | None
+) -> None:
     directory = large_collection(world)
-    store = SnapshotStore(world.clients.s3, world.bucket, "words")
+    store = SnapshotStore(world.clients.s3, world.bucket, "words", chunk_bytes=chunk_bytes)
     first = store.publish(directory, expected=None, fencing_token=1, count=1200)
     assert len(first.manifest.files) >= 5  # sqlite plus the HNSW segment files
-    assert len(first.uploaded_files) == len(
-        {entry.sha256 for entry in first.manifest.files}
-    )  # each body once
+    pieces = {chunk.sha256 for entry in first.manifest.files for chunk in entry.pieces()}
+    assert first.uploaded_chunks == len(pieces)  # each piece once
     messages = world.change(
         "INSERT",
         new=ReceiptWordLabel(
@@ -127,7 +129,14 @@ def test_a_metadata_only_compaction_uploads_only_the_sqlite_body(world: World) -
     calls = put_count(world)
     second = store.publish(directory, expected=first.pointer, fencing_token=1, count=1200)
     assert second.uploaded_files == ("chroma.sqlite3",)
-    assert calls == ["PutObject", "PutObject", "PutObject"]  # the sqlite body, the manifest, the pointer
+    sqlite = next(entry for entry in second.manifest.files if entry.path == "chroma.sqlite3")
+    if chunk_bytes is None:
+        assert calls == ["PutObject", "PutObject", "PutObject"]  # the sqlite body, the manifest, the pointer
+    else:  # only the chunks the label changed, then the manifest and the pointer
+        assert 1 <= second.uploaded_chunks < len(sqlite.pieces()) / 2
+        assert calls == ["PutObject"] * (second.uploaded_chunks + 2)
+        assert second.uploaded_bytes < sqlite.size / 4
+    assert second.put_requests == len(calls)
     assert second.manifest.parent_version == first.manifest.version_id
     assert second.manifest.version_id > first.manifest.version_id
 
@@ -192,7 +201,10 @@ def test_retention_keeps_the_newest_and_the_pointer_and_collects_bodies(world: W
         pointer = store.publish(directory, expected=pointer, fencing_token=1, count=7).pointer
     versions = store.versions()
     assert len(versions) == 5
-    bodies = {version: {entry.sha256 for entry in store.read_manifest(version).files} for version in versions}
+    bodies = {
+        version: {chunk.sha256 for entry in store.read_manifest(version).files for chunk in entry.pieces()}
+        for version in versions
+    }
     only_old = set().union(*(bodies[v] for v in versions[:3])) - set().union(
         *(bodies[v] for v in versions[3:])
     )
@@ -204,7 +216,8 @@ def test_retention_keeps_the_newest_and_the_pointer_and_collects_bodies(world: W
     assert store.versions() == versions[-2:]
     for version in versions[-2:]:  # every kept version still restores
         for entry in store.read_manifest(version).files:
-            world.clients.s3.head_object(Bucket=world.bucket, Key=body_key("words", entry.sha256))
+            for chunk in entry.pieces():
+                world.clients.s3.head_object(Bucket=world.bucket, Key=body_key("words", chunk.sha256))
     assert manifest_key("words", versions[0]) not in [
         o["Key"] for o in world.clients.s3.list_objects_v2(Bucket=world.bucket).get("Contents", [])
     ]
