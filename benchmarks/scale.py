@@ -115,14 +115,6 @@ def measure_scale(
 def scale_rows(points: list[Point]) -> list[Row]:
     rows: list[Row] = []
     names = list(dict.fromkeys(point.layout for point in points))
-    for name in names[1:]:  # each newer layout against the first (per-file) at the same size
-        for point in (p for p in points if p.layout == name):
-            older = next(
-                p
-                for p in points
-                if p.layout == names[0] and (p.words, p.dimension) == (point.words, point.dimension)
-            )
-            rows += _against_layout(point, older)
     for name in names:
         series = sorted(
             (p for p in points if p.layout == name and p.dimension == NARROW), key=lambda p: p.words
@@ -133,6 +125,14 @@ def scale_rows(points: list[Point]) -> list[Row]:
         for wide in (p for p in points if p.layout == name and p.dimension == WIDE):
             same = next((p for p in series if p.words == wide.words), None)
             rows += _point_rows(wide, same, wide=True)
+    for name in names[1:]:  # each newer layout against the first (per-file) at the same size
+        for point in (p for p in points if p.layout == name):
+            older = next(
+                p
+                for p in points
+                if p.layout == names[0] and (p.words, p.dimension) == (point.words, point.dimension)
+            )
+            rows += _against_layout(point, older)
     return rows
 
 

@@ -29,27 +29,13 @@ _COLORS = ("C0", "C2", "C4", "C5")
 
 def plot_bytes(points: list[Point], path: Path) -> Path:
     """Bytes a metadata-only publish uploads, per layout, beside the collection's size on disk."""
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(9, 4.5))
     _line(axes, points, None, lambda p: p.disk_bytes / 2**20, "collection on disk", color="grey")
-    for style, layout in zip(_STYLES, _layouts(points), strict=False):
-        _line(
-            axes,
-            points,
-            layout,
-            lambda p: p.publish_bytes / 2**20,
-            f"publish, {layout}",
-            style=style,
-            color="C0",
-        )
-        _line(
-            axes,
-            points,
-            layout,
-            lambda p: p.warm_bytes / 2**20,
-            f"warm restore, {layout}",
-            style=style,
-            color="C1",
-        )
+    for color, layout in zip(_COLORS, _layouts(points), strict=False):
+        publish = f"publish uploads, {layout}"
+        _line(axes, points, layout, lambda p: p.publish_bytes / 2**20, publish, color=color)
+        warm = f"warm restore downloads, {layout}"
+        _line(axes, points, layout, lambda p: p.warm_bytes / 2**20, warm, style=":", color=color, marker="x")
     axes.axhline(2_000_000 / 2**20, color="C3", linewidth=0.8, label="goal at 50,000 words: 2 MB")
     _finish(
         figure, axes, points, unit="MiB", title="Metadata-only change of 2 receipts: bytes moved", path=path
@@ -59,7 +45,7 @@ def plot_bytes(points: list[Point], path: Path) -> Path:
 
 def plot_times(points: list[Point], path: Path) -> Path:
     """Compaction, publish and restore times, per layout."""
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(9, 4.5))
     measures: tuple[tuple[str, str, Callable[[Point], float]], ...] = (
         ("compaction", "C0", lambda p: p.compact_s),
         ("publish", "C1", lambda p: p.publish_s),
@@ -107,7 +93,7 @@ def _finish(figure: Figure, axes: Axes, points: list[Point], *, unit: str, title
     axes.set_ylabel(unit)
     axes.set_title(title)
     axes.grid(visible=True, which="both", linewidth=0.3)
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the lines, not on them
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
