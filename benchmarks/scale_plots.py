@@ -25,6 +25,7 @@ __all__ = ["plot_bytes", "plot_times"]
 
 _STYLES = ("-", "--", ":", "-.")
 _COLORS = ("C0", "C2", "C4", "C5")
+_MARKERS = ("o", "s", "^", "v")
 
 
 def plot_bytes(points: list[Point], path: Path) -> Path:
@@ -52,9 +53,9 @@ def plot_times(points: list[Point], path: Path) -> Path:
         ("cold restore", "C2", lambda p: p.cold_s),
         ("warm restore", "C3", lambda p: p.warm_s),
     )
-    for style, layout in zip(_STYLES, _layouts(points), strict=False):
+    for style, marker, layout in zip(_STYLES, _MARKERS, _layouts(points), strict=False):
         for name, color, value in measures:
-            _line(axes, points, layout, value, f"{name}, {layout}", style=style, color=color)
+            _line(axes, points, layout, value, f"{name}, {layout}", style=style, color=color, marker=marker)
     _finish(figure, axes, points, unit="seconds", title="Metadata-only change of 2 receipts: time", path=path)
     return path
 
