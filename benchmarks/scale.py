@@ -9,9 +9,12 @@ receipts' 100 word metadata updates) in a child process, published again, and re
 exponent (the log-log slope over all sizes) of compaction time and peak memory is shown against 1 (linear).
 
 One point at dimension 1536 (``--scale-wide-words``, default 10,000 words) is measured against the
-dimension-64 point of the same size. Measured here (2 shared cores): building 10,000 words at dimension 1536
-takes about 70 s (115 MB on disk, against 4 s and 20 MB at dimension 64), and its whole point about 3 min,
-so one such point fits a run; 50,000 would take about 6 min to build alone. ``--scale-wide-words 0`` skips it.
+dimension-64 point of the same size. Measured here (2 cores shared with other work): building 10,000 words at
+dimension 1536 takes 70-130 s (115 MB on disk, against 4-9 s and 20 MB at dimension 64) and measuring it
+about 1 min per layout, so one such point fits a run; 50,000 would take 6-10 min to build alone (200,000 at
+dimension 64 takes 400-460 s). ``--scale-wide-words 0`` skips it; ``--scale-cache DIR`` keeps the built
+collections for the next run (a default run took 16 min with per-file only and 11 min with both layouts from
+a filled cache).
 
 Goals from issue 18: a metadata-only publish uploads at most 2 MB at 50,000 words and at most 1.5x at
 200,000 what it uploads at 10,000; the warm restore downloads at most 1.1x the bytes of the objects the
@@ -206,7 +209,8 @@ def _goal_rows(point: Point, where: str) -> list[Row]:
             point.changed_bytes,
             "objects the change added",
             goal=WARM_GOAL,
-            note=f"{point.warm_gets} GETs, manifest {point.manifest_bytes:,} B of them",
+            note=f"{point.warm_gets} GETs, the manifest's {point.manifest_bytes:,} B included; "
+            f"{_ratio(point.warm_bytes - point.manifest_bytes, point.changed_bytes)} without it",
         )
     )
     rows.append(
@@ -283,6 +287,10 @@ def growth_exponent(sizes: list[int], values: list[float]) -> float:
     xs, ys = zip(*logs, strict=True)
     slope: Any = np.polyfit(xs, ys, 1)[0]
     return float(slope)
+
+
+def _ratio(value: float, baseline: float) -> str:
+    return f"{value / baseline:.2f}x" if baseline else "n/a"
 
 
 def _requests_note(point: Point) -> str:
