@@ -216,9 +216,9 @@ def _restore_rows(
             statistics.median(cold),
             "s",
             statistics.median(cold_plain),
-            f"plain download, {store.workers} workers: manifest + the same {len(all_pieces)} pieces",
+            f"plain download, {store.workers} workers: manifest + the same {len(all_pieces)} pieces; "
+            f"the restore made {cold_objects} GETs incl. manifest",
             goal=COLD_GOAL,
-            note=f"{cold_objects} GETs incl. manifest",
         ),
         Row(
             "P5",

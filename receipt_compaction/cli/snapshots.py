@@ -39,7 +39,7 @@ def add_snapshot_commands(subparsers: Any) -> None:
     listing.add_argument("collection")
     listing.set_defaults(run=run_list)
     verify = commands.add_parser(
-        "verify", help="download a version, check every sha256, open it in a subprocess"
+        "verify", help="download a version, check every chunk's and file's sha256, open it in a subprocess"
     )
     verify.add_argument("collection")
     verify.add_argument("--version", help="a version id (default: the one the pointer names)")
@@ -130,6 +130,7 @@ def run_list(arguments: argparse.Namespace, store: SnapshotStore, output: Output
                 "count": manifest.count,
                 "bytes": manifest.total_bytes,
                 "files": len(manifest.files),
+                "chunks": manifest.chunk_count,
                 "fencing_token": manifest.fencing_token,
                 "parent": manifest.parent_version,
             }
@@ -151,12 +152,13 @@ def run_verify(arguments: argparse.Namespace, store: SnapshotStore, output: Outp
         {
             "version": version,
             "files": len(manifest.files),
+            "chunks": manifest.chunk_count,
             "count": report.count,
             "sha256": "ok",
             "opens": "ok",
         },
-        text=f"{store.collection} {version}: {len(manifest.files)} files, sha256 ok, "
-        f"opens with {report.count} records",
+        text=f"{store.collection} {version}: {len(manifest.files)} files ({manifest.chunk_count} chunks), "
+        f"sha256 ok, opens with {report.count} records",
     )
     return 0
 

@@ -15,6 +15,13 @@ published by) every compactor. So:
   the compactor are the bytes that matched the manifest, whatever happened to the cache before;
 - a mismatch anywhere evicts the cached version (with a warning that names the cache path and the file) and
   fetches it again from S3.
+
+A new version is built beside the cached ones without copying or re-hashing what they hold (``CachedCopies``):
+a file whose sha256 a cached version that passes the check above holds is hard-linked from it (complete
+versions are immutable, and only the private working copy is ever opened by Chroma), and a changed file is
+assembled from the chunks the cache holds (each hashed as it is read) and the ones downloaded, the whole file
+hashed as it is written. Measured (benchmarks P5, 5,000 words): a warm restore costs about what downloading
+the changed chunks costs, where copying and re-hashing the unchanged files made it 1.9x.
 """
 
 from __future__ import annotations

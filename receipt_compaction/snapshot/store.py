@@ -5,7 +5,8 @@ fixed-size chunks, each content-addressed by its sha256; smaller files are one p
 with ``If-None-Match: *``, then move the pointer with ``If-Match`` on the ETag read before compacting (or
 ``If-None-Match: *`` for the first version). A writer that lost a race, or whose lease is gone, gets a
 ``SnapshotConflict`` and has published nothing the pointer names. Restore: pointer -> manifest -> pieces,
-each chunk's sha256 and each file's sha256 checked before the file is used.
+every chunk checked (S3's SHA256 of its stored bytes, gzip's CRC-32 of its raw bytes, and its sha256 when its
+file does not match) and every file's sha256 checked before the file is used.
 """
 
 from __future__ import annotations
@@ -104,7 +105,6 @@ DEFAULT_GRACE = timedelta(hours=1)
 TRANSFER = TransferConfig(
     multipart_threshold=64 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
 )
-HEAD_FIRST_BYTES = 256 * 1024
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -526,68 +526,115 @@ class SnapshotStore:
         local: LocalCopies | None,
         on_file: Callable[[ManifestFile], None],
     ) -> None:
-        """Fetch the pieces in parallel (at most ``4 x workers`` in memory), and write each file in order
-        while hashing it: the whole file is checked against its sha256 before it is renamed into place."""
+        """Fetch and write the pieces in parallel (at most ``4 x workers`` in memory), and hash each file in
+        order: the whole file is checked against its sha256 before it is renamed into place.
+
+        Each downloaded chunk is checked on the way by S3's SHA256 checksum of its stored bytes
+        (``ChecksumMode``) and gzip's CRC-32 of its raw bytes, and by the file's sha256 with the rest of the
+        file: one sha256 pass over the data, not two. When a file does not match, each of its chunks is
+        hashed to name the one at fault; a local chunk at fault is fetched from S3 instead."""
         pieces = iter(_pieces(tuple(entries)))
-        window: deque[tuple[_Piece, Future[bytes]]] = deque()
+        window: deque[tuple[_Piece, Future[tuple[bytes, bool]]]] = deque()
+        writers = {entry.path: _FileWriter(destination / entry.path) for entry in entries}
 
         def refill() -> None:
             while len(window) < 4 * self.workers and (piece := next(pieces, None)) is not None:
-                window.append((piece, pool.submit(self._fetch_piece, piece, local)))
+                writer = writers[piece.entry.path]
+                window.append((piece, pool.submit(self._fetch_piece, piece, local, writer)))
 
-        refill()
-        writer: _FileWriter | None = None
         try:
+            refill()
+            local_pieces: list[_Piece] = []
             while window:
                 piece, future = window.popleft()
-                data = future.result()
+                data, from_local = future.result()
                 refill()
-                if piece.index == 0:  # the pieces of a file come in order: the first opens it
-                    writer = _FileWriter(destination / piece.entry.path)
-                assert writer is not None
-                writer.write(data)
+                writer = writers[piece.entry.path]
+                writer.digest.update(data)
+                if from_local:
+                    local_pieces.append(piece)
                 if piece.last:
-                    writer.finish(piece.entry, self.collection)
+                    if writer.digest.hexdigest() != piece.entry.sha256:
+                        self._repair_file(piece.entry, writer, local_pieces)
+                    writer.finish()
                     on_file(piece.entry)
+                    local_pieces = []
         finally:
-            if writer is not None:
-                writer.handle.close()
+            for writer in writers.values():
+                writer.close()
 
-    def _fetch_piece(self, piece: _Piece, local: LocalCopies | None) -> bytes:
-        """The piece's raw bytes, its sha256 checked: from a local copy when one matches, else from S3."""
+    def _fetch_piece(
+        self, piece: _Piece, local: LocalCopies | None, writer: _FileWriter
+    ) -> tuple[bytes, bool]:
+        """The piece's raw bytes, written at its offset: from a local copy when one is offered (checked with
+        the whole file), else from S3; and whether it came from the local copy."""
         chunk = piece.chunk
         hint = local.chunk(chunk.sha256) if local is not None else None
+        data: bytes | None = None
         if hint is not None:
             try:
                 with hint[0].open("rb") as handle:
                     data = _read_at(handle, hint[1], chunk.size)
-                if hashlib.sha256(data).hexdigest() == chunk.sha256:
-                    return data
-            except OSError:
-                pass
-            logger.info(
-                "%s chunk %s: the local copy in %s does not match", self.collection, chunk.sha256, hint[0]
-            )
+            except OSError as error:
+                logger.info(
+                    "%s chunk %s: cannot read it from %s: %s", self.collection, chunk.sha256, hint[0], error
+                )
+        from_local = data is not None
+        if data is None:
+            data = self._download_piece(piece)
+        writer.write_at(piece.offset, data)
+        return data, from_local
+
+    def _download_piece(self, piece: _Piece) -> bytes:
+        chunk = piece.chunk
         key = body_key(self.collection, chunk.sha256)
-        where = self._where(piece, key)
+        where = f"{self.collection} file {piece.entry.path!r}: {_chunk_name(piece)}s3://{self.bucket}/{key}"
         try:
             # ChecksumMode: botocore checks the body against the checksum S3 kept since the upload.
             stored = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")["Body"].read()
-            data = decode_bytes(stored)
+            data = decode_bytes(stored)  # gzip checks its CRC-32 of the raw bytes
         except (ValueError, zlib.error, FlexibleChecksumError) as error:
             raise SnapshotIntegrityError(f"{where} is damaged ({error})") from None
         except ClientError as error:
             raise SnapshotIntegrityError(f"{where} cannot be read ({_code(error)})") from None
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != chunk.sha256 or len(data) != chunk.size:
-            raise SnapshotIntegrityError(
-                f"{self.collection} file {piece.entry.path!r}: sha256 {digest} does not match the "
-                f"manifest's {chunk.sha256} ({len(data)} bytes, {_chunk_name(piece)}s3://{self.bucket}/{key})"
-            )
+        if len(data) != chunk.size:
+            raise SnapshotIntegrityError(f"{where} holds {len(data)} bytes, the manifest says {chunk.size}")
         return data
 
-    def _where(self, piece: _Piece, key: str) -> str:
-        return f"{self.collection} file {piece.entry.path!r}: {_chunk_name(piece)}s3://{self.bucket}/{key}"
+    def _repair_file(self, entry: ManifestFile, writer: _FileWriter, local_pieces: list[_Piece]) -> None:
+        """The file does not match its sha256: hash each chunk to find the ones at fault. Local ones are
+        fetched from S3 instead (a cache that was only a hint); one from S3 is the error, named."""
+        from_local = {piece.index for piece in local_pieces}
+        for piece in _pieces((entry,)):
+            data = writer.read_at(piece.offset, piece.chunk.size)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest == piece.chunk.sha256:
+                continue
+            if piece.index not in from_local:
+                raise SnapshotIntegrityError(
+                    f"{self.collection} file {entry.path!r}: sha256 {digest} does not match the manifest's "
+                    f"{piece.chunk.sha256} ({len(data)} bytes, {_chunk_name(piece)}"
+                    f"s3://{self.bucket}/{body_key(self.collection, piece.chunk.sha256)})"
+                )
+            logger.info(
+                "%s file %r: the local copy of chunk %d does not match",
+                self.collection,
+                entry.path,
+                piece.index,
+            )
+            fresh = self._download_piece(piece)
+            if hashlib.sha256(fresh).hexdigest() != piece.chunk.sha256:
+                raise SnapshotIntegrityError(
+                    f"{self.collection} file {entry.path!r}: {_chunk_name(piece)}the copy in S3 does not "
+                    f"match the manifest's sha256 {piece.chunk.sha256} either"
+                )
+            writer.write_at(piece.offset, fresh)
+        digest = writer.rehash()
+        if digest != entry.sha256:
+            raise SnapshotIntegrityError(
+                f"{self.collection} file {entry.path!r}: sha256 {digest} does not match the manifest's "
+                f"{entry.sha256} (every chunk matched: the manifest contradicts itself)"
+            )
 
     def _restore_streamed(self, entry: ManifestFile, destination: Path) -> None:
         """A file stored whole and too large for memory: streamed from S3, decoded and hashed on the way."""
@@ -738,27 +785,40 @@ def empty_snapshot_dir(collection: str, parent: Path) -> Path:
 
 
 class _FileWriter:
-    """A file written piece by piece into a ``.partial`` beside its target, hashed as it is written."""
+    """A file written piece by piece, at any offset, into a ``.partial`` beside its target, renamed into
+    place by ``finish``; ``digest`` is fed by the caller in file order."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
         self.partial = target.with_name(f".{target.name}.partial")
-        self.handle: BinaryIO = self.partial.open("wb")
+        self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self.digest = hashlib.sha256()
 
-    def write(self, data: bytes) -> None:
-        self.digest.update(data)
-        self.handle.write(data)
+    def write_at(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
 
-    def finish(self, entry: ManifestFile, collection: str) -> None:
-        self.handle.close()
-        if self.digest.hexdigest() != entry.sha256:
-            self.partial.unlink()
-            raise SnapshotIntegrityError(
-                f"{collection} file {entry.path!r}: sha256 {self.digest.hexdigest()} does not match the "
-                f"manifest's {entry.sha256} (every chunk matched: the manifest contradicts itself)"
-            )
+    def read_at(self, offset: int, size: int) -> bytes:
+        return os.pread(self.fd, size, offset)
+
+    def rehash(self) -> str:
+        digest = hashlib.sha256()
+        offset = 0
+        while data := os.pread(self.fd, CHUNK, offset):
+            digest.update(data)
+            offset += len(data)
+        return digest.hexdigest()
+
+    def finish(self) -> None:
+        self.close()
         self.partial.rename(self.target)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _pieces(files: tuple[ManifestFile, ...]) -> Iterator[_Piece]:

@@ -24,10 +24,12 @@ from receipt_compaction.snapshot import (
     EFSSnapshotManager,
     Manifest,
     PublishedVersion,
+    SnapshotConflict,
     SnapshotIntegrityError,
     SnapshotStore,
     new_version_id,
 )
+from receipt_compaction.snapshot import store as store_module
 from receipt_compaction.snapshot.layout import body_key, manifest_key, pointer_key
 from tests.integration.test_snapshot_store import assert_same, contents
 from tests.support.world import World
@@ -284,3 +286,45 @@ def test_a_manifest_of_a_newer_format_is_refused_with_the_fix(world: World) -> N
     store = SnapshotStore(world.clients.s3, world.bucket, "words")
     with pytest.raises(SnapshotIntegrityError, match="upgrade receipt-compaction"):
         store.read_manifest(version_id)
+
+
+def test_a_publish_slower_than_max_publish_gives_up_before_its_manifest(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention's grace period protects a publish's new pieces only for so long: a publish that took longer
+    gives up rather than write a manifest naming pieces that may be gone. No real publish here is slow, so
+    the limit itself is lowered to force it."""
+    store = SnapshotStore(world.clients.s3, world.bucket, "words", chunk_bytes=SMALL_CHUNKS)
+    first = store.publish(seeded(world), expected=None, fencing_token=1, count=96)
+    monkeypatch.setattr(store_module, "MAX_PUBLISH", timedelta(0))
+    with pytest.raises(SnapshotConflict, match="took longer than 0:00:00 since its first upload"):
+        store.publish(world.chroma_dir, expected=first.pointer, fencing_token=1, count=96)
+    assert store.read_pointer() == first.pointer
+    assert store.versions() == [first.manifest.version_id]
+
+
+def test_a_damaged_cached_chunk_is_fetched_from_s3_instead(world: World, tmp_path: Path) -> None:
+    """Chunks a cached version holds are only hints: the changed file they help build is hashed, and a chunk
+    that does not match is fetched from S3; the damaged version itself is not linked from."""
+    store = SnapshotStore(world.clients.s3, world.bucket, "words", chunk_bytes=SMALL_CHUNKS)
+    directory = seeded(world)
+    first = store.publish(directory, expected=None, fencing_token=1, count=96)
+    cache = EFSSnapshotManager(tmp_path / "efs", store)
+    older = cache.ensure_snapshot_available(first.manifest.version_id)
+    relabel(world, 5)
+    second = store.publish(directory, expected=first.pointer, fencing_token=1, count=96)
+    before = next(entry for entry in first.manifest.files if entry.path == "chroma.sqlite3")
+    after = next(entry for entry in second.manifest.files if entry.path == "chroma.sqlite3")
+    shared = next(
+        index
+        for index, chunk in enumerate(after.pieces())
+        if index < len(before.pieces()) and chunk.sha256 == before.pieces()[index].sha256
+    )
+    with (older / "chroma.sqlite3").open("r+b") as handle:  # the chunk both versions share, damaged
+        handle.seek(shared * SMALL_CHUNKS + 10)
+        handle.write(b"\xff" * 8)
+    gets = body_gets(world)
+    newer = cache.ensure_snapshot_available(second.manifest.version_id)
+    assert after.pieces()[shared].sha256 in gets
+    assert (newer / "chroma.sqlite3").read_bytes() == (directory / "chroma.sqlite3").read_bytes()
+    assert_same(contents(cache.working_copy(second.manifest.version_id)), contents(directory))
