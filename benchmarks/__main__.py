@@ -3,7 +3,7 @@
     python -m benchmarks                  # every section at the default sizes (a few minutes here)
     python -m benchmarks --only P2,P4     # some sections
     python -m benchmarks --quick          # tiny sizes: checks that everything runs, measures little
-    python -m benchmarks --only scale     # the Scale section alone: ~16 min here, 11 of them building
+    python -m benchmarks --only scale     # the Scale section alone: ~20 min here, 11 of them building
 
 Every figure sits beside a baseline measured in the same run, because machines are shared and noisy.
 P1 runs on the embedded moto backend (the harness as users run it); P3, P4, P5 and the compaction memory on

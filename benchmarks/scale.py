@@ -13,8 +13,8 @@ dimension-64 point of the same size. Measured here (2 cores shared with other wo
 dimension 1536 takes 70-130 s (115 MB on disk, against 4-9 s and 20 MB at dimension 64) and measuring it
 about 1 min per layout, so one such point fits a run; 50,000 would take 6-10 min to build alone (200,000 at
 dimension 64 takes 400-460 s). ``--scale-wide-words 0`` skips it; ``--scale-cache DIR`` keeps the built
-collections for the next run (a default run took 16 min with per-file only and 11 min with both layouts from
-a filled cache).
+collections for the next run. A default run took 16 min with the per-file layout alone and an empty cache
+(11 min of it building), and 7.5-11 min with both layouts from a filled cache: about 19-22 min from empty.
 
 Goals from issue 18: a metadata-only publish uploads at most 2 MB at 50,000 words and at most 1.5x at
 200,000 what it uploads at 10,000; the warm restore downloads at most 1.1x the bytes of the objects the
