@@ -4,6 +4,7 @@
     python -m benchmarks --only P2,P4     # some sections
     python -m benchmarks --quick          # tiny sizes: checks that everything runs, measures little
     python -m benchmarks --only P1 --lanes moto   # P1 on the embedded backend only
+    python -m benchmarks --only scale     # the Scale section alone: ~20 min here, 11 of them building
 
 Every figure sits beside a baseline measured in the same run, because machines are shared and noisy.
 P1 runs on the embedded moto backend (the harness as users run it), then on DynamoDB Local and LocalStack
@@ -11,6 +12,8 @@ P1 runs on the embedded moto backend (the harness as users run it), then on Dyna
 a moto server in a process of its own, so the server's work does not compete with the measured code for
 the interpreter lock (S3 and DynamoDB never run inside a Lambda's process); P3 also on DynamoDB Local
 (``--no-dynamodb-local`` skips it), whose Query costs what DynamoDB's does rather than a table scan.
+Scale (benchmarks.scale) builds collections of up to 200,000 words and writes its growth plots
+(scale-*.png) beside latest.md.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ from benchmarks.harness import (
 from benchmarks.memory import measure_compaction_memory, measure_gate_on_moto_process
 from benchmarks.moto_process import MotoProcess
 from benchmarks.report import Results, Row
+from benchmarks.scale import measure_scale
 from benchmarks.snapshots import measure_snapshots
 from benchmarks.stream_stage import measure_stream_stage
 from receipt_compaction.aws import AwsClients
 from receipt_compaction.harness.backends import BackendUnavailable
 from receipt_compaction.harness.backends.dynamodb_local import DynamoDBLocalExecutor
 
-SECTIONS = ("P1", "P2", "P3", "P4", "P5", "memory")
+SECTIONS = ("P1", "P2", "P3", "P4", "P5", "memory", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Results(settings={**settings, "only": ",".join(sorted(only))})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rc-bench-") as scratch:
-        for section, run in _plan(args, only, Path(scratch)):
+        for section, run in _plan(args, only, Path(scratch), results):
             _say(f"{section} ... ({time.perf_counter() - started:.0f} s so far)")
             results.add(run())
     results.seconds = time.perf_counter() - started
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _plan(
-    args: argparse.Namespace, only: set[str], scratch: Path
+    args: argparse.Namespace, only: set[str], scratch: Path, results: Results
 ) -> list[tuple[str, Callable[[], list[Row]]]]:
     plan: list[tuple[str, Callable[[], list[Row]]]] = []
     if "p2" in only:
@@ -108,7 +112,24 @@ def _plan(
             )
     if "memory" in only and not args.quick:
         plan.append(("gate against a moto server process (memory)", measure_gate_on_moto_process))
+    if "scale" in only:
+        plan.append(("Scale (moto server process)", lambda: _scale(args, scratch / "scale", results)))
     return plan
+
+
+def _scale(args: argparse.Namespace, scratch: Path, results: Results) -> list[Row]:
+    """The Scale rows; its plots go beside latest.md and are linked from it."""
+    run = measure_scale(
+        scratch,
+        words=args.scale_words,
+        wide_words=args.scale_wide_words,
+        repeat=args.scale_repeat,
+        plots=args.out,
+        cache=args.scale_cache,
+        say=_say,
+    )
+    results.figures += [(title, path.name) for title, path in run.figures]
+    return run.rows
 
 
 def _scenarios_and_gate(args: argparse.Namespace, lane: str) -> list[Row]:
@@ -189,6 +210,7 @@ def _quick(args: argparse.Namespace) -> None:
     args.delta_words = 200
     args.snapshot_words = 1200
     args.memory_words, args.memory_messages = 200, 10
+    args.scale_words, args.scale_wide_words, args.scale_repeat = [500, 1000], 0, 1
 
 
 def _lanes(text: str) -> list[str]:
@@ -236,6 +258,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--lane-repeat", type=int, default=1, help="P1: runs per scenario on the lanes other than moto"
+    )
+    parser.add_argument(
+        "--scale-words",
+        type=_sizes,
+        default=[10_000, 50_000, 200_000],
+        help="Scale: collection sizes at dimension 64",
+    )
+    parser.add_argument(
+        "--scale-wide-words",
+        type=int,
+        default=10_000,
+        help="Scale: the collection size of the one point at dimension 1536 (0: none)",
+    )
+    parser.add_argument("--scale-repeat", type=int, default=3, help="Scale: restores per point (median)")
+    parser.add_argument(
+        "--scale-cache",
+        type=Path,
+        default=None,
+        help="Scale: keep the built collections here across runs (default: the run's scratch directory)",
     )
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results", help="where latest.md/.json go"

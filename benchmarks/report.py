@@ -65,6 +65,8 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     seconds: float = 0.0
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    """(title, file name) of plots written beside latest.md, linked from it."""
 
     def add(self, rows: list[Row]) -> None:
         self.rows += rows
@@ -81,6 +83,10 @@ class Results:
             "|" + "---|" * len(header),
         ]
         lines += ["| " + " | ".join(row.cells()) + " |" for row in self.rows]
+        if self.figures:
+            lines += ["", "Plots (same run):", ""]
+            lines += [f"- [{title}]({name})" for title, name in self.figures]
+            lines += [""] + [f"![{title}]({name})" for title, name in self.figures]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
@@ -91,8 +97,9 @@ class Results:
             "machine": machine(),
             "settings": self.settings,
             "rows": rows,
+            "figures": [{"title": title, "file": name} for title, name in self.figures],
         }
-        return json.dumps(document, indent=1)
+        return json.dumps(document, indent=1, default=str)  # settings may hold paths
 
     def write(self, directory: Path) -> tuple[Path, Path]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -131,6 +138,8 @@ def _number(value: float | None, unit: str) -> str:
         return f"{value:,.0f} B"
     if unit == "MiB":
         return f"{value:,.1f} MiB"
+    if unit == "exponent":
+        return f"{value:.2f}"
     if unit == "s":
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     return f"{value:,.0f} {unit}"
