@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from typing import TYPE_CHECKING
 
+from benchmarks.children import run_child
 from benchmarks.compaction_grid import change_entities, queue_message_for, seed_world, write_entities
-from benchmarks.harness import REPO, run_gate
+from benchmarks.harness import run_gate
 from benchmarks.moto_process import MotoProcess
 from benchmarks.report import Row
 from receipt_compaction.aws import AwsClients
@@ -114,15 +113,4 @@ def _sqs_record(entity: Entity, n: int) -> dict[str, object]:
 
 
 def _peak_kib(arguments: list[str], environ: dict[str, str]) -> float:
-    finished = subprocess.run(
-        [sys.executable, "-m", "benchmarks.memory_child", *arguments],
-        cwd=REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    if finished.returncode != 0:
-        raise RuntimeError(f"memory_child {arguments[0]} failed:\n{finished.stderr[-3000:]}")
-    return float(finished.stdout.strip().splitlines()[-1])
+    return float(run_child("memory_child", arguments, environ=environ, timeout=900))

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.harness import REPO
+from benchmarks.children import run_child
 from benchmarks.scale_child import RequestCounter
 from receipt_compaction.snapshot import EFSSnapshotManager, SnapshotStore
 from receipt_compaction.snapshot.layout import manifest_key, pointer_key
@@ -201,17 +199,7 @@ def _run_child(
             }
         )
     )
-    finished = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scale_child", str(spec)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    if finished.returncode != 0:
-        raise RuntimeError(f"scale_child failed:\n{finished.stderr[-3000:]}")
-    report: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(run_child("scale_child", [str(spec)], timeout=1800))
     return report
 
 

@@ -7,7 +7,7 @@ file can be read back and rendered again. Every ``detail`` holds JSON values onl
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = ["KINDS", "LANES", "LANE_TITLES", "DrainTrace", "EventKind", "Lane", "TraceEvent", "counted"]
 
@@ -35,18 +35,7 @@ EventKind = Literal[
     "on_failure",
     "fault",
 ]
-KINDS: tuple[EventKind, ...] = (
-    "record",
-    "decision",
-    "message",
-    "delivery",
-    "invocation",
-    "lease",
-    "version",
-    "dlq",
-    "on_failure",
-    "fault",
-)
+KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
 
 def counted(number: int, noun: str) -> str:
