@@ -14,31 +14,31 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import tempfile
 import time
-import zlib
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any
 
 import chromadb
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError, FlexibleChecksumError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from receipt_compaction.chroma_store import open_chroma, open_collection
 from receipt_compaction.crashpoints import crash_point
 from receipt_compaction.observe import emit
 from receipt_compaction.snapshot.bodies import (
-    CHUNK,
     compress_bytes,
     compress_file,
-    decode_bytes,
-    write_decoded,
+)
+from receipt_compaction.snapshot.errors import (
+    SnapshotConflict,
+    SnapshotError,
+    SnapshotIntegrityError,
+    error_code,
 )
 from receipt_compaction.snapshot.layout import (
     VERSION_ID_PATTERN,
@@ -51,15 +51,16 @@ from receipt_compaction.snapshot.layout import (
 )
 from receipt_compaction.snapshot.manifest import (
     FORMAT_VERSION,
-    ChunkRef,
     Manifest,
     ManifestFile,
     scan_directory,
 )
+from receipt_compaction.snapshot.pieces import IN_MEMORY_BYTES, MAX_CHUNK_BYTES, Piece, pieces, read_at
+from receipt_compaction.snapshot.restore import LocalCopies, VersionRestore
 from receipt_compaction.snapshot.verify import verify_snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
 
@@ -95,10 +96,6 @@ clustered: 24 vs 15), and every chunk is one GET on a cold restore (700 vs 177) 
 written on every cycle. 256 KiB keeps a metadata-only publish under 1 MB at this size (the goal is 2 MB) with
 17 PUTs (15 chunks, manifest, pointer) and a cold restore of 177 GETs; 64 KiB would save 0.5 MB per publish
 for 4x the cold-restore requests. A multiple of SQLite's page size, so a changed page changes one chunk."""
-MAX_CHUNK_BYTES = 16 * 1024 * 1024
-IN_MEMORY_BYTES = MAX_CHUNK_BYTES
-"""A stored piece up to this size is handled in memory; a larger one (a whole file, ``chunk_bytes=None``)
-goes through a temporary file."""
 MAX_PUBLISH = timedelta(minutes=15)
 """A publish that took longer than this from its first upload to its manifest gives up (SnapshotConflict,
 retry): ``retain``'s grace period must exceed it (default: 1 hour), see ``SnapshotStore.retain``."""
@@ -107,19 +104,6 @@ TRANSFER = TransferConfig(
     multipart_threshold=64 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
 )
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-class SnapshotError(RuntimeError):
-    """A snapshot could not be published or restored."""
-
-
-class SnapshotConflict(SnapshotError):
-    """Another writer moved the pointer first, or this writer no longer holds the lease; retry."""
-
-
-class SnapshotIntegrityError(SnapshotError):
-    """A stored file does not match its manifest."""
 
 
 @dataclass(frozen=True)
@@ -153,30 +137,6 @@ class _StoredBody:
     uploaded: int | None
     """Bytes sent by this publish; None when S3 already held the piece intact."""
     repaired: bool
-
-
-@dataclass(frozen=True)
-class _Piece:
-    """One stored piece of one file: where it sits in the file, and what it must hash to."""
-
-    entry: ManifestFile
-    index: int
-    offset: int
-    chunk: ChunkRef
-
-    @property
-    def last(self) -> bool:
-        return self.index == len(self.entry.pieces()) - 1
-
-
-class LocalCopies(Protocol):
-    """What a local cache can offer a restore (``EFSSnapshotManager``)."""
-
-    def link(self, entry: ManifestFile, target: Path) -> bool:
-        """Put a verified local file with ``entry``'s content at ``target``; False when there is none."""
-
-    def chunk(self, sha256: str) -> tuple[Path, int] | None:
-        """A local file and offset that should hold the chunk (a hint: restore hashes what it reads)."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +191,7 @@ class SnapshotStore:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=pointer_key(self.collection))
         except ClientError as error:
-            if _code(error) in {"NoSuchKey", "404"}:
+            if error_code(error) in {"NoSuchKey", "404"}:
                 return None
             raise
         version_id = response["Body"].read().decode().strip()
@@ -247,7 +207,7 @@ class SnapshotStore:
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
             return Manifest.model_validate_json(body)
         except ClientError as error:
-            raise SnapshotError(f"cannot read s3://{self.bucket}/{key}: {_code(error)}") from None
+            raise SnapshotError(f"cannot read s3://{self.bucket}/{key}: {error_code(error)}") from None
         except ValidationError as error:
             raise SnapshotIntegrityError(
                 f"s3://{self.bucket}/{key} is not a valid manifest: {error}"
@@ -379,8 +339,8 @@ class SnapshotStore:
             for entry in parent.files:
                 for chunk in entry.pieces():
                     recorded[chunk.sha256] = (chunk.etag, entry.stored_checksum)
-        unique: dict[str, _Piece] = {}
-        for piece in _pieces(files):
+        unique: dict[str, Piece] = {}
+        for piece in pieces(files):
             unique.setdefault(piece.chunk.sha256, piece)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             stored = list(
@@ -396,7 +356,7 @@ class SnapshotStore:
     def _store_piece(
         self,
         directory: Path,
-        piece: _Piece,
+        piece: Piece,
         recorded: tuple[str | None, str | None] | None,
         listed: str | None,
     ) -> _StoredBody:
@@ -426,7 +386,7 @@ class SnapshotStore:
         source = directory / piece.entry.path
         if piece.chunk.size <= IN_MEMORY_BYTES:
             with source.open("rb") as handle:
-                packed = compress_bytes(_read_at(handle, piece.offset, piece.chunk.size))
+                packed = compress_bytes(read_at(handle, piece.offset, piece.chunk.size))
             # S3 checks the body against our checksum and keeps it: later readers ask it to check again.
             response = self.s3.put_object(
                 Bucket=self.bucket,
@@ -453,7 +413,7 @@ class SnapshotStore:
         try:
             return dict(self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
         except ClientError as error:
-            if _code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
                 return None
             raise
 
@@ -463,10 +423,10 @@ class SnapshotStore:
                 "ETag"
             ]
         except ClientError as error:
-            if _code(error) in _CONFLICT_CODES:
+            if error_code(error) in _CONFLICT_CODES:
                 raise SnapshotConflict(
-                    f"s3://{self.bucket}/{key} changed since it was read ({_code(error)}): another compactor "
-                    "published first; nothing of this attempt is current, retry"
+                    f"s3://{self.bucket}/{key} changed since it was read ({error_code(error)}): another "
+                    "compactor published first; nothing of this attempt is current, retry"
                 ) from None
             raise
         return etag
@@ -482,190 +442,15 @@ class SnapshotStore:
         on_file: Callable[[ManifestFile], None] | None = None,
     ) -> Manifest:
         """Write the version's files into ``destination`` (which must not exist), every chunk's and every
-        file's sha256 checked.
+        file's sha256 checked (``restore.VersionRestore``).
 
         ``local`` may link verified local files with the same content and offer local copies of chunks (a
         warm cache fetches only the chunks it does not hold); ``on_file(entry)`` is called as each file is
         done (for progress bars)."""
         manifest = self.read_manifest(version_id)
-        destination.mkdir(parents=True)
-        try:
-            self._restore_files(manifest, destination, local, on_file or (lambda entry: None))
-        except BaseException:
-            for partial in destination.rglob(".*.partial"):
-                partial.unlink(missing_ok=True)
-            raise
+        restorer = VersionRestore(self.s3, self.bucket, self.collection, workers=self.workers)
+        restorer.into(manifest, destination, local=local, on_file=on_file)
         return manifest
-
-    def _restore_files(
-        self,
-        manifest: Manifest,
-        destination: Path,
-        local: LocalCopies | None,
-        on_file: Callable[[ManifestFile], None],
-    ) -> None:
-        remaining: list[ManifestFile] = []
-        for entry in manifest.files:
-            target = destination / entry.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if entry.size == 0:
-                _write_empty(entry, target, self.collection)
-            elif local is None or not local.link(entry, target):
-                remaining.append(entry)
-                continue
-            on_file(entry)
-        remaining.sort(key=lambda entry: entry.size, reverse=True)  # shortest makespan
-        streamed = [entry for entry in remaining if max(c.size for c in entry.pieces()) > IN_MEMORY_BYTES]
-        pool = ThreadPoolExecutor(max_workers=self.workers)
-        try:
-            whole = [pool.submit(self._restore_streamed, entry, destination) for entry in streamed]
-            self._assemble(pool, [e for e in remaining if e not in streamed], destination, local, on_file)
-            for entry, future in zip(streamed, whole, strict=True):
-                future.result()
-                on_file(entry)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _assemble(
-        self,
-        pool: ThreadPoolExecutor,
-        entries: list[ManifestFile],
-        destination: Path,
-        local: LocalCopies | None,
-        on_file: Callable[[ManifestFile], None],
-    ) -> None:
-        """Fetch and write the pieces in parallel (at most ``4 x workers`` in memory), and hash each file in
-        order: the whole file is checked against its sha256 before it is renamed into place.
-
-        Each downloaded chunk is checked on the way by S3's SHA256 checksum of its stored bytes
-        (``ChecksumMode``) and gzip's CRC-32 of its raw bytes, and by the file's sha256 with the rest of the
-        file: one sha256 pass over the data, not two. When a file does not match, each of its chunks is
-        hashed to name the one at fault; a local chunk at fault is fetched from S3 instead."""
-        pieces = iter(_pieces(tuple(entries)))
-        window: deque[tuple[_Piece, Future[tuple[bytes, bool]]]] = deque()
-        writers = {entry.path: _FileWriter(destination / entry.path) for entry in entries}
-
-        def refill() -> None:
-            while len(window) < 4 * self.workers and (piece := next(pieces, None)) is not None:
-                writer = writers[piece.entry.path]
-                window.append((piece, pool.submit(self._fetch_piece, piece, local, writer)))
-
-        try:
-            refill()
-            local_pieces: list[_Piece] = []
-            while window:
-                piece, future = window.popleft()
-                data, from_local = future.result()
-                refill()
-                writer = writers[piece.entry.path]
-                writer.digest.update(data)
-                if from_local:
-                    local_pieces.append(piece)
-                if piece.last:
-                    if writer.digest.hexdigest() != piece.entry.sha256:
-                        self._repair_file(piece.entry, writer, local_pieces)
-                    writer.finish()
-                    on_file(piece.entry)
-                    local_pieces = []
-        finally:
-            for writer in writers.values():
-                writer.close()
-
-    def _fetch_piece(
-        self, piece: _Piece, local: LocalCopies | None, writer: _FileWriter
-    ) -> tuple[bytes, bool]:
-        """The piece's raw bytes, written at its offset: from a local copy when one is offered (checked with
-        the whole file), else from S3; and whether it came from the local copy."""
-        chunk = piece.chunk
-        hint = local.chunk(chunk.sha256) if local is not None else None
-        data: bytes | None = None
-        if hint is not None:
-            try:
-                with hint[0].open("rb") as handle:
-                    data = _read_at(handle, hint[1], chunk.size)
-            except OSError as error:
-                logger.info(
-                    "%s chunk %s: cannot read it from %s: %s", self.collection, chunk.sha256, hint[0], error
-                )
-        from_local = data is not None
-        if data is None:
-            data = self._download_piece(piece)
-        writer.write_at(piece.offset, data)
-        return data, from_local
-
-    def _download_piece(self, piece: _Piece) -> bytes:
-        chunk = piece.chunk
-        key = body_key(self.collection, chunk.sha256)
-        where = f"{self.collection} file {piece.entry.path!r}: {_chunk_name(piece)}s3://{self.bucket}/{key}"
-        try:
-            # ChecksumMode: botocore checks the body against the checksum S3 kept since the upload.
-            stored = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")["Body"].read()
-            data = decode_bytes(stored)  # gzip checks its CRC-32 of the raw bytes
-        except (ValueError, zlib.error, FlexibleChecksumError) as error:
-            raise SnapshotIntegrityError(f"{where} is damaged ({error})") from None
-        except ClientError as error:
-            raise SnapshotIntegrityError(f"{where} cannot be read ({_code(error)})") from None
-        if len(data) != chunk.size:
-            raise SnapshotIntegrityError(f"{where} holds {len(data)} bytes, the manifest says {chunk.size}")
-        return data
-
-    def _repair_file(self, entry: ManifestFile, writer: _FileWriter, local_pieces: list[_Piece]) -> None:
-        """The file does not match its sha256: hash each chunk to find the ones at fault. Local ones are
-        fetched from S3 instead (a cache that was only a hint); one from S3 is the error, named."""
-        from_local = {piece.index for piece in local_pieces}
-        for piece in _pieces((entry,)):
-            data = writer.read_at(piece.offset, piece.chunk.size)
-            digest = hashlib.sha256(data).hexdigest()
-            if digest == piece.chunk.sha256:
-                continue
-            if piece.index not in from_local:
-                raise SnapshotIntegrityError(
-                    f"{self.collection} file {entry.path!r}: sha256 {digest} does not match the manifest's "
-                    f"{piece.chunk.sha256} ({len(data)} bytes, {_chunk_name(piece)}"
-                    f"s3://{self.bucket}/{body_key(self.collection, piece.chunk.sha256)})"
-                )
-            logger.info(
-                "%s file %r: the local copy of chunk %d does not match",
-                self.collection,
-                entry.path,
-                piece.index,
-            )
-            fresh = self._download_piece(piece)
-            if hashlib.sha256(fresh).hexdigest() != piece.chunk.sha256:
-                raise SnapshotIntegrityError(
-                    f"{self.collection} file {entry.path!r}: {_chunk_name(piece)}the copy in S3 does not "
-                    f"match the manifest's sha256 {piece.chunk.sha256} either"
-                )
-            writer.write_at(piece.offset, fresh)
-        digest = writer.rehash()
-        if digest != entry.sha256:
-            raise SnapshotIntegrityError(
-                f"{self.collection} file {entry.path!r}: sha256 {digest} does not match the manifest's "
-                f"{entry.sha256} (every chunk matched: the manifest contradicts itself)"
-            )
-
-    def _restore_streamed(self, entry: ManifestFile, destination: Path) -> None:
-        """A file stored whole and too large for memory: streamed from S3, decoded and hashed on the way."""
-        target = destination / entry.path
-        partial = target.with_name(f".{target.name}.partial")
-        key = body_key(self.collection, entry.sha256)
-        where = f"{self.collection} file {entry.path!r}: s3://{self.bucket}/{key}"
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")["Body"]
-            digest = write_decoded(body.iter_chunks(CHUNK), partial)
-        except (ValueError, zlib.error, FlexibleChecksumError) as error:
-            partial.unlink(missing_ok=True)
-            raise SnapshotIntegrityError(f"{where} is damaged ({error})") from None
-        except ClientError as error:
-            partial.unlink(missing_ok=True)
-            raise SnapshotIntegrityError(f"{where} cannot be read ({_code(error)})") from None
-        if digest != entry.sha256:
-            partial.unlink()
-            raise SnapshotIntegrityError(
-                f"{self.collection} file {entry.path!r}: sha256 {digest} does not match "
-                f"the manifest's {entry.sha256}"
-            )
-        partial.rename(target)
 
     # -- verifying and rolling back -----------------------------------------------------------------------
 
@@ -792,51 +577,6 @@ def empty_snapshot_dir(collection: str, parent: Path) -> Path:
     return directory
 
 
-class _FileWriter:
-    """A file written piece by piece, at any offset, into a ``.partial`` beside its target, renamed into
-    place by ``finish``; ``digest`` is fed by the caller in file order."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.partial = target.with_name(f".{target.name}.partial")
-        self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        self.digest = hashlib.sha256()
-
-    def write_at(self, offset: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self.fd, view, offset)
-            view, offset = view[written:], offset + written
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        return os.pread(self.fd, size, offset)
-
-    def rehash(self) -> str:
-        digest = hashlib.sha256()
-        offset = 0
-        while data := os.pread(self.fd, CHUNK, offset):
-            digest.update(data)
-            offset += len(data)
-        return digest.hexdigest()
-
-    def finish(self) -> None:
-        self.close()
-        self.partial.rename(self.target)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _pieces(files: tuple[ManifestFile, ...]) -> Iterator[_Piece]:
-    for entry in files:
-        offset = 0
-        for index, chunk in enumerate(entry.pieces()):
-            yield _Piece(entry, index, offset, chunk)
-            offset += chunk.size
-
-
 def _with_etags(entry: ManifestFile, stored: dict[str, _StoredBody]) -> ManifestFile:
     chunks = tuple(
         chunk.model_copy(update={"etag": stored[chunk.sha256].etag}) for chunk in entry.chunks or ()
@@ -848,29 +588,5 @@ def _files_using(files: tuple[ManifestFile, ...], pieces: set[str]) -> tuple[str
     return tuple(entry.path for entry in files if any(chunk.sha256 in pieces for chunk in entry.pieces()))
 
 
-def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
-    data = os.pread(handle.fileno(), size, offset)
-    if len(data) != size:
-        raise OSError(f"{handle.name}: {size} bytes expected at offset {offset}, {len(data)} found")
-    return data
-
-
-def _write_empty(entry: ManifestFile, target: Path, collection: str) -> None:
-    if entry.sha256 != _EMPTY_SHA256:
-        raise SnapshotIntegrityError(
-            f"{collection} file {entry.path!r}: the manifest gives an empty file the sha256 {entry.sha256}"
-        )
-    target.write_bytes(b"")
-
-
-def _chunk_name(piece: _Piece) -> str:
-    count = len(piece.entry.pieces())
-    return f"chunk {piece.index + 1} of {count} at offset {piece.offset}, " if count > 1 else ""
-
-
 def _etag(value: str) -> str:
     return value.strip('"')
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
