@@ -157,16 +157,7 @@ def _on_moto_process(args: argparse.Namespace, only: set[str], scratch: Path) ->
     with MotoProcess() as backend:
         clients = AwsClients.connect(**backend.client_kwargs())
         if "p3" in only:
-            rows += measure_compaction_grid(
-                clients,
-                scratch / "p3",
-                messages=args.grid_messages,
-                words=args.grid_words,
-                repeat=args.repeat,
-                dimension=args.dimension,
-                lane="moto",
-                receipts_per_image=args.grid_receipts_per_image,
-            )
+            rows += _grid(args, clients, scratch / "p3", lane="moto")
         if only & {"p4", "p5"}:
             snapshot_rows = measure_snapshots(
                 clients,
@@ -191,16 +182,21 @@ def _on_dynamodb_local(args: argparse.Namespace, scratch: Path) -> list[Row]:
     """The P3 grid with DynamoDB served by DynamoDB Local (S3 by moto beside it, unused by compact())."""
     with DynamoDBLocalExecutor(region=REGION) as backend:
         clients = AwsClients.connect(**backend.client_kwargs())
-        return measure_compaction_grid(
-            clients,
-            scratch / "p3-dynamodb-local",
-            messages=args.grid_messages,
-            words=args.grid_words,
-            repeat=args.repeat,
-            dimension=args.dimension,
-            lane="dynamodb-local",
-            receipts_per_image=args.grid_receipts_per_image,
-        )
+        return _grid(args, clients, scratch / "p3-dynamodb-local", lane="dynamodb-local")
+
+
+def _grid(args: argparse.Namespace, clients: AwsClients, scratch: Path, *, lane: str) -> list[Row]:
+    """The P3 grid at the sizes the arguments name, on ``lane``'s clients."""
+    return measure_compaction_grid(
+        clients,
+        scratch,
+        messages=args.grid_messages,
+        words=args.grid_words,
+        repeat=args.repeat,
+        dimension=args.dimension,
+        lane=lane,
+        receipts_per_image=args.grid_receipts_per_image,
+    )
 
 
 def _quick(args: argparse.Namespace) -> None:

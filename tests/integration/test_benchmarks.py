@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.report import Results, Row
-from tests.support.paths import REPO
+from tests.support.benchmarks import quick_benchmark_run
 
 
 def test_a_row_compares_its_ratio_with_the_goal() -> None:
@@ -27,16 +24,7 @@ def test_a_row_compares_its_ratio_with_the_goal() -> None:
 
 @pytest.mark.slow  # ~3.5 s: a moto server and three benchmark sections in a subprocess
 def test_a_quick_run_writes_the_table_as_markdown_and_json(tmp_path: Path) -> None:
-    finished = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "P2,P4,P5", "--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert finished.returncode == 0, finished.stderr
-    document = json.loads((tmp_path / "latest.json").read_text())
+    document, printed = quick_benchmark_run(tmp_path, only="P2,P4,P5", timeout=600)
     sections = {row["section"] for row in document["rows"]}
     assert sections == {"P2", "P4", "P5"}
     goals = [row for row in document["rows"] if row["goal"] is not None]
@@ -46,4 +34,4 @@ def test_a_quick_run_writes_the_table_as_markdown_and_json(tmp_path: Path) -> No
     markdown = (tmp_path / "latest.md").read_text()
     assert markdown.startswith("# Benchmark results")
     assert "| P5 | cold restore into an empty EFS cache |" in markdown
-    assert markdown in finished.stdout
+    assert markdown in printed

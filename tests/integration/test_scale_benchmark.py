@@ -3,15 +3,12 @@ every size and layout and its growth plots beside latest.md, linked from it (no 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
 from benchmarks.scale import growth_exponent, layouts
-from tests.support.paths import REPO
+from tests.support.benchmarks import quick_benchmark_run
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,16 +25,7 @@ def test_the_growth_exponent_is_the_log_log_slope() -> None:
 
 @pytest.mark.slow  # ~60 s: a moto server, two tiny collections, a compaction child per size and layout
 def test_a_quick_scale_run_writes_its_rows_and_plots(tmp_path: Path) -> None:
-    finished = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "scale", "--out", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    assert finished.returncode == 0, finished.stderr
-    document = json.loads((tmp_path / "latest.json").read_text())
+    document, _ = quick_benchmark_run(tmp_path, only="scale", timeout=900)
     rows = document["rows"]
     assert {row["section"] for row in rows} == {"Scale"}
     for layout in layouts():
